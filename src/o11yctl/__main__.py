@@ -1,0 +1,5 @@
+"""`python -m o11yctl`."""
+
+from o11yctl._entry import main
+
+main()

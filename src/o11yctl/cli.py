@@ -1,0 +1,371 @@
+"""o11yctl's command line: parse, call one core function, hand the result to ui, exit.
+
+Heavy modules (the kubernetes client, paramiko, httpx) and even Rich are imported
+inside the commands that use them, so `--help`, `--version` and shell completion
+stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from o11yctl import __version__
+
+if TYPE_CHECKING:
+    from o11yctl.model import Report
+
+EPILOG_MAIN = """\
+Examples:
+
+  o11yctl init                       write ./o11yctl.yaml, the runbook's cluster, commented
+
+  o11yctl install --dry-run          show every step, command and helm line; contact nothing
+
+  o11yctl render --out k8s/logging   write the eight manifests and values files
+
+  o11yctl install                    prepare storage, apply manifests, install the charts, wait
+
+  o11yctl verify                     prove logs and traces flow end to end
+
+  o11yctl fix-vxlan --check          diagnose cross-node Flannel VXLAN (UDP 8472)
+
+Configuration: --config/-c PATH, else $O11YCTL_CONFIG, else ./o11yctl.yaml, else the built-in
+default (the runbook's two-node K3s cluster). Exit codes: 0 ok; 1 a step or check failed;
+2 usage or configuration error; 3 preflight failed or something required is unreachable
+(nothing was changed); 130 interrupted.
+"""
+
+app = typer.Typer(
+    name="o11yctl",
+    help="Install, verify and repair Loki, Tempo, Alloy and Grafana on a small K3s cluster.",
+    epilog=EPILOG_MAIN,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+# --- shared options ---------------------------------------------------------------------------
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="O11YCTL_CONFIG", show_envvar=True,
+        help="Config file. Default: $O11YCTL_CONFIG, else ./o11yctl.yaml, else the built-in default.",
+        dir_okay=False,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout (progress and logs go to stderr).")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.", hidden=False)]
+OnlyOpt = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Only these components (comma-separated, repeatable).", metavar="NAMES"),
+]
+SkipOpt = Annotated[
+    list[str] | None,
+    typer.Option("--skip", help="Leave out these components (comma-separated, repeatable).", metavar="NAMES"),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", envvar="O11YCTL_KUBECONFIG", show_envvar=True,
+                 help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
+]
+ContextOpt = Annotated[
+    str | None, typer.Option("--context", envvar="O11YCTL_CONTEXT", show_envvar=True, help="kubeconfig context.")
+]
+AcceptNewOpt = Annotated[
+    bool,
+    typer.Option("--accept-new-host-keys",
+                 help="Accept and record SSH host keys of hosts not yet in known_hosts (like OpenSSH's "
+                      "accept-new). A changed key is always refused."),
+]
+AskSudoOpt = Annotated[bool, typer.Option("--ask-sudo-password", help="Prompt once for the sudo password.")]
+SudoStdinOpt = Annotated[
+    bool, typer.Option("--sudo-password-stdin", help="Read the sudo password from the first line of stdin.")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to confirmations.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"o11yctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Install, verify and repair Loki, Tempo, Alloy and Grafana on a small K3s cluster."""
+
+
+# --- the error boundary -----------------------------------------------------------------------
+
+
+def _run(command: str, json_output: bool, debug: bool, body: Callable[[], Report | None]) -> NoReturn:
+    """Run a command body; turn its report or error into output and an exit code."""
+    from o11yctl.errors import EXIT_INTERRUPTED, O11yError
+
+    error: O11yError | None = None
+    report: Report | None = None
+    try:
+        report = body()
+    except O11yError as exc:
+        error = exc
+    except KeyboardInterrupt:
+        error = O11yError("interrupted", hint="run `o11yctl status` to see what was done", exit_code=EXIT_INTERRUPTED)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the boundary: anything else is a bug
+        _internal_error(command, exc, json_output, debug)
+    from o11yctl import ui
+
+    if error is not None:
+        partial = getattr(error, "report", None)
+        if json_output:
+            items = partial.items if partial is not None else ()
+            ui.print_json(ui.envelope(command, exit_code=error.exit_code, items=items, error=error))
+        else:
+            if partial is not None:
+                ui.print_report(partial, json_output=False)
+            ui.print_error(error)
+        raise typer.Exit(error.exit_code)
+    assert report is not None
+    ui.print_report(report, json_output=json_output)
+    raise typer.Exit(report.exit_code)
+
+
+def _internal_error(command: str, exc: Exception, json_output: bool, debug: bool) -> NoReturn:
+    import tempfile
+    import traceback
+
+    from o11yctl import ui
+    from o11yctl.errors import O11yError
+
+    text = "".join(traceback.format_exception(exc))
+    log_file: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(prefix="o11yctl-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        log_file = Path(name)
+    except OSError:
+        pass
+    if json_output:
+        wrapped = O11yError(f"internal error: {type(exc).__name__}: {exc}",
+                            hint=f"traceback saved to {log_file}" if log_file else None)
+        ui.print_json(ui.envelope(command, exit_code=1, error=wrapped))
+    else:
+        ui.print_internal_error(exc, log_file, text, debug)
+    raise typer.Exit(1)
+
+
+def _load(config: Path | None) -> Any:
+    from o11yctl.config import load_config
+
+    cfg, _source = load_config(config)
+    return cfg
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+@app.command(epilog="Example: o11yctl init --out ~/homelab/o11yctl.yaml")
+def init(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write. Default: ./o11yctl.yaml.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Same as --out.", dir_okay=False)] = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the built-in default configuration (the runbook's cluster) as a commented YAML file."""
+
+    def body() -> Report:
+        from o11yctl.init import write_default_config
+        from o11yctl.model import Report, StepResult
+
+        target = out or config or Path("o11yctl.yaml")
+        outcome = write_default_config(target, force=force)
+        return Report("init", items=(StepResult("init", "config", outcome, f"wrote {target}"),),
+                      summary=f"wrote {target}; edit it, then run `o11yctl install --dry-run -c {target}`")
+
+    _run("init", json_output, debug, body)
+
+
+@app.command(epilog="Example: o11yctl render --out k8s/logging -c o11yctl.yaml")
+def render(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the eight files into (created).")],
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Render the runbook's eight files (manifests and Helm values) from the configuration."""
+
+    def body() -> Report:
+        from o11yctl.render import render_to_dir
+
+        return render_to_dir(_load(config), out)
+
+    _run("render", json_output, debug, body)
+
+
+@app.command(epilog="""\
+Examples:
+
+  o11yctl install --dry-run                   the full plan, offline
+
+  o11yctl install --only storage              only prepare the data directories over SSH
+
+  o11yctl install --skip grafana,route        everything but Grafana and its route
+
+Components for --only/--skip: namespace, storage, volumes, loki, alloy, tempo, grafana, route.
+""")
+def install(
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit; contact nothing.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Read the cluster and show what would change.")] = False,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
+    recover: Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")] = False,
+    label_nodes: Annotated[
+        bool, typer.Option("--label-nodes", help="Apply the storage node's missing label and taint.")
+    ] = False,
+    allow_chart_mismatch: Annotated[
+        bool, typer.Option("--allow-chart-mismatch", help="Accept a local chart whose version differs from the pin.")
+    ] = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Prepare storage, apply the manifests, install the charts at pinned versions, wait until ready."""
+
+    def body() -> Report | None:
+        from o11yctl.plan import build_plan, parse_components
+
+        cfg = _load(config)
+        plan = build_plan(cfg, only=parse_components(only, flag="--only"),
+                          skip=parse_components(skip, flag="--skip"))
+        if dry_run:
+            from o11yctl.render import plan_report
+
+            if not json_output:
+                from o11yctl import ui
+
+                ui.print_plan(plan)
+            return plan_report(plan)
+        from o11yctl.install import InstallOptions, run_install
+
+        options = InstallOptions(
+            diff=diff, assume_yes=yes, kubeconfig=kubeconfig, context=context,
+            accept_new_host_keys=accept_new_host_keys, sudo_password=_sudo_password(ask_sudo_password,
+                                                                                    sudo_password_stdin),
+            recover=recover, label_nodes=label_nodes, allow_chart_mismatch=allow_chart_mismatch,
+            json_output=json_output,
+        )
+        return run_install(plan, options)
+
+    _run("install", json_output, debug, body)
+
+
+def _sudo_password(ask: bool, stdin: bool) -> Any:
+    from o11yctl.errors import UsageError
+    from o11yctl.secrets import Secret
+
+    if ask and stdin:
+        raise UsageError("--ask-sudo-password and --sudo-password-stdin exclude each other", hint="pick one")
+    if stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise UsageError("--sudo-password-stdin: stdin is empty", hint="pipe the password in, e.g. from a vault")
+        return Secret(line.rstrip("\r\n"))
+    if ask:
+        from o11yctl import ui
+
+        return Secret(ui.ask_secret("sudo password: "))
+    return None
+
+
+def _not_yet(command: str, json_output: bool, debug: bool) -> NoReturn:
+    def body() -> Report:
+        from o11yctl.errors import NotAvailable
+
+        raise NotAvailable(f"`o11yctl {command}` is not available in this version yet",
+                           hint="see README.md for what each command does today")
+
+    _run(command, json_output, debug, body)
+
+
+@app.command()
+def uninstall(
+    config: ConfigOpt = None,
+    delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete PVCs, PVs and data directories.")]
+    = False,
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove the releases and objects in reverse order; keep the data unless --delete-data."""
+    _not_yet("uninstall", json_output, debug)
+
+
+@app.command()
+def verify(
+    config: ConfigOpt = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check readiness and run end-to-end tests against Loki, Tempo and Grafana."""
+    _not_yet("verify", json_output, debug)
+
+
+@app.command("fix-vxlan")
+def fix_vxlan(
+    config: ConfigOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Only diagnose; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands a fix would run.")] = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Diagnose and fix cross-node Flannel VXLAN (UDP 8472) over SSH."""
+    _not_yet("fix-vxlan", json_output, debug)
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the stack's health on one screen."""
+    _not_yet("status", json_output, debug)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Walk the runbook's troubleshooting tree and name the cause of each problem."""
+    _not_yet("doctor", json_output, debug)
+

@@ -1,0 +1,574 @@
+"""The one description of the cluster: YAML file -> validated, frozen Config.
+
+Lookup order for the file: ``--config/-c PATH``, then ``$O11YCTL_CONFIG``, then
+``./o11yctl.yaml``, else the built-in default (the runbook's two-node cluster).
+A file is laid over the built-in default: mappings merge key by key, lists (such
+as ``nodes``) replace the default's list whole. Validation happens once, here;
+every error names the dotted key path, the file line where one is known, and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from o11yctl.errors import ConfigError
+
+DEFAULT_FILE_NAME = "o11yctl.yaml"
+ENV_CONFIG = "O11YCTL_CONFIG"
+DEFAULT_REPOSITORY = "https://grafana.github.io/helm-charts"
+
+# --- value syntaxes -------------------------------------------------------------------------
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_SAFE_REMOTE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+_SSH_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:-]*$")
+_SSH_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[A-Za-z0-9._-]+)*$")
+_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+
+
+def _dns_name(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError("expected a Kubernetes name: lower-case letters, digits, '-' and '.', e.g. node-2")
+    return value
+
+
+def _remote_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"expected an absolute path on the node, got {value!r}")
+    if not _SAFE_REMOTE_PATH.match(value) or "/../" in value + "/" or value.endswith("/.."):
+        raise ValueError(
+            f"{value!r} contains characters o11yctl does not put into remote commands; "
+            "use letters, digits and . _ - + / only"
+        )
+    return value.rstrip("/") or "/"
+
+
+def _local_path(value: str) -> str:
+    if "\0" in value or not value.strip():
+        raise ValueError("expected a file path")
+    return str(Path(os.path.expanduser(value)))
+
+
+def _quantity(value: Any) -> str:
+    text = value if isinstance(value, str) else None
+    match = _QUANTITY.match(text) if text else None
+    if text is None or match is None or match.group(3) is None or float(match.group(1)) <= 0:
+        raise ValueError(f'expected a Kubernetes quantity with a unit, like "200Gi" or "50Gi", got {value!r}')
+    return text
+
+
+def parse_duration(value: str) -> int:
+    """Seconds in a duration such as ``7d``, ``168h`` or ``1d12h``."""
+    match = _DURATION.match(value)
+    if not value or not match or not any(match.groups()):
+        raise ValueError(f'expected a duration like "7d" or "168h", got {value!r}')
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def go_duration(seconds: int) -> str:
+    """A Go ``time.Duration`` string (no days): 604800 -> ``168h``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return out or "0s"
+
+
+def _duration(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f'expected a duration like "7d" or "168h", got {value!r}')
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return value
+
+
+def _ip(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise ValueError(f"expected an IP address like 10.0.0.102, got {value!r}") from None
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected seconds (a number) or a duration like 30s, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = float(parse_duration(value))
+    else:
+        raise ValueError(f"expected seconds or a duration like 30s, got {value!r}")
+    if seconds <= 0:
+        raise ValueError("expected a positive timeout")
+    return seconds
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"expected {what}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+RemotePath = Annotated[str, AfterValidator(_remote_path)]
+LocalPath = Annotated[str, AfterValidator(_local_path)]
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+Duration = Annotated[str, BeforeValidator(_duration)]
+IpAddress = Annotated[str, BeforeValidator(_ip)]
+Timeout = Annotated[float, BeforeValidator(_timeout)]
+ImageRef = Annotated[str, _pattern(_IMAGE, "an image reference like busybox:1.36")]
+ChartVersion = Annotated[str, _pattern(_VERSION, "a chart version like 6.21.0")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Taint(_Strict):
+    """A node taint, as `kubectl taint` takes it: key=value:effect."""
+
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not _LABEL_KEY.match(v):
+            raise ValueError(f"expected a taint key like heavy, got {v!r}")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        if not _LABEL_VALUE.match(v):
+            raise ValueError(f"expected a taint value like true, got {v!r}")
+        return v
+
+    def as_toleration(self) -> dict[str, str]:
+        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+
+class Node(_Strict):
+    """One machine of the cluster."""
+
+    name: DnsName = Field(description="Kubernetes node name (its kubernetes.io/hostname label)")
+    address: IpAddress = Field(description="the node's IP address on the cluster network")
+    role: Literal["server", "agent"] = Field(description="k3s role: server (control plane) or agent")
+    ssh_host: str | None = Field(default=None, description="SSH host or ~/.ssh/config alias; default: address")
+    ssh_port: int | None = Field(default=None, ge=1, le=65535, description="default: from ~/.ssh/config, else 22")
+    ssh_user: str | None = Field(default=None, description="default: from ~/.ssh/config, else your login name")
+    ssh_key: LocalPath | None = Field(default=None, description="private key file; default: ssh-agent and ~/.ssh/config")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels the node must carry")
+    taints: list[Taint] = Field(default_factory=list, description="taints the node carries")
+
+    @field_validator("ssh_host")
+    @classmethod
+    def _ssh_host(cls, v: str | None) -> str | None:
+        if v is not None and not _SSH_HOST.match(v):
+            raise ValueError(f"expected a host name, address or ~/.ssh/config alias, got {v!r}")
+        return v
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _ssh_user(cls, v: str | None) -> str | None:
+        if v is not None and not _SSH_USER.match(v):
+            raise ValueError(f"expected a user name like ubuntu, got {v!r}")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if not _LABEL_VALUE.match(value) or len(value) > 63:
+                raise ValueError(f"label {key}: value {value!r} is not a valid Kubernetes label value")
+        return v
+
+    @property
+    def ssh_target_host(self) -> str:
+        return self.ssh_host or self.address
+
+
+class SshSettings(_Strict):
+    known_hosts: LocalPath = Field(default="~/.ssh/known_hosts", description="known_hosts file to verify against")
+    config_file: LocalPath | None = Field(default=None, description="ssh_config file; default: ~/.ssh/config")
+    connect_timeout: Timeout = Field(default=10.0, description="seconds to wait for a connection")
+    command_timeout: Timeout = Field(default=120.0, description="seconds a remote command may run")
+
+
+class Storage(_Strict):
+    node: DnsName = Field(default="node-2", description="the node whose disk holds Loki's and Tempo's data")
+    root: RemotePath = Field(default="/mnt/k8s-storage", description="absolute directory on the storage node")
+    class_name: DnsName = Field(default="local-storage", description="storageClassName of the PVs and PVCs")
+    owner_uid: int = Field(default=10001, ge=0, description="owner of the data directories (Loki/Tempo run as 10001)")
+    owner_gid: int = Field(default=10001, ge=0, description="group of the data directories")
+
+
+class ChartSource(_Strict):
+    """Where one Helm chart comes from."""
+
+    name: str = Field(description="chart name in the repository")
+    version: ChartVersion = Field(description="pinned chart version")
+    repository: str | None = Field(default=None, description="chart repository URL; default: charts.repository")
+    path: LocalPath | None = Field(default=None, description="a local chart directory or .tgz (air-gapped installs)")
+
+    @field_validator("repository")
+    @classmethod
+    def _repo(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(https?|oci)://[^\s]+$", v):
+            raise ValueError(f"expected a chart repository URL (https://... or oci://...), got {v!r}")
+        return v
+
+
+class Charts(_Strict):
+    repository: str = Field(default=DEFAULT_REPOSITORY, description="default Helm chart repository URL")
+    timeout: Duration = Field(default="10m", description="helm --timeout for each release")
+
+    @field_validator("repository")
+    @classmethod
+    def _repo(cls, v: str) -> str:
+        if not re.match(r"^(https?|oci)://[^\s]+$", v):
+            raise ValueError(f"expected a chart repository URL (https://... or oci://...), got {v!r}")
+        return v
+
+
+class Loki(_Strict):
+    chart: ChartSource = ChartSource(name="loki", version="6.21.0")
+    size: Quantity = Field(default="200Gi", description="PersistentVolume size")
+    retention: Duration = Field(default="7d", description="how long logs are kept")
+
+    @field_validator("retention")
+    @classmethod
+    def _whole_days(cls, v: str) -> str:
+        if parse_duration(v) % 86400:
+            raise ValueError(f"Loki's retention must be a whole number of days (its index period is 24h), got {v!r}")
+        return v
+
+
+class Tempo(_Strict):
+    chart: ChartSource = ChartSource(name="tempo", version="1.24.4")
+    size: Quantity = Field(default="50Gi", description="PersistentVolume size")
+    retention: Duration = Field(default="168h", description="how long traces are kept")
+
+
+class Alloy(_Strict):
+    chart: ChartSource = ChartSource(name="alloy", version="1.11.1")
+
+
+class Grafana(_Strict):
+    chart: ChartSource = ChartSource(name="grafana", version="10.5.15")
+    node: DnsName = Field(default="node-1", description="the node Grafana runs on")
+
+
+class Components(_Strict):
+    loki: Loki = Loki()
+    tempo: Tempo = Tempo()
+    alloy: Alloy = Alloy()
+    grafana: Grafana = Grafana()
+
+
+class Gateway(_Strict):
+    name: DnsName = Field(default="eg", description="the Gateway the HTTPRoute attaches to")
+    namespace: DnsName = Field(default="default", description="the Gateway's namespace")
+    listener: str | None = Field(default="http", description="the listener (sectionName); null for all")
+
+
+class Route(_Strict):
+    gateway: Gateway = Gateway()
+    url: str = Field(default="http://10.0.0.102/grafana", description="Grafana's public URL through the gateway")
+    hostnames: list[str] = Field(default_factory=list, description="HTTPRoute hostnames; empty matches any host")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        match = re.match(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", v)
+        if not match:
+            raise ValueError(f"expected a URL like http://10.0.0.102/grafana, got {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostnames(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not re.match(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", h):
+                raise ValueError(f"expected DNS host names (not IP addresses), got {h!r}")
+        return v
+
+    @property
+    def path(self) -> str:
+        return "/" + self.url.split("://", 1)[1].partition("/")[2] if "/" in self.url.split("://", 1)[1] else "/"
+
+
+class Images(_Strict):
+    registry: str | None = Field(default=None, description="pull every chart image from this registry (a mirror)")
+    test_image: ImageRef = Field(default="busybox:latest", description="small image for network checks")
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, v: str | None) -> str | None:
+        if v is not None and not _REGISTRY.match(v):
+            raise ValueError(f"expected a registry host like registry.lan:5000, got {v!r}")
+        return v
+
+
+class Cluster(_Strict):
+    name: Annotated[str, _pattern(_LABEL_VALUE, "a label value like homelab")] = Field(
+        default="homelab", description="value of the `cluster` label on every log line"
+    )
+    namespace: DnsName = Field(default="logging", description="namespace of the whole stack")
+
+
+def _default_nodes() -> list[Node]:
+    return [
+        Node(name="node-1", address="10.0.0.102", role="server"),
+        Node(
+            name="node-2",
+            address="10.0.0.103",
+            role="agent",
+            labels={"hardware": "heavy"},
+            taints=[Taint(key="heavy", value="true", effect="NoSchedule")],
+        ),
+    ]
+
+
+class Config(_Strict):
+    """The validated configuration. Built-in defaults are the runbook's cluster."""
+
+    cluster: Cluster = Cluster()
+    nodes: list[Node] = Field(default_factory=_default_nodes, min_length=1)
+    ssh: SshSettings = SshSettings()
+    storage: Storage = Storage()
+    charts: Charts = Charts()
+    components: Components = Components()
+    route: Route = Route()
+    images: Images = Images()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        names = [n.name for n in self.nodes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise _KeyedError(("nodes",), f"node name {dupes[0]!r} appears more than once")
+        addresses = [n.address for n in self.nodes]
+        dup_addr = sorted({a for a in addresses if addresses.count(a) > 1})
+        if dup_addr:
+            raise _KeyedError(("nodes",), f"address {dup_addr[0]} appears more than once")
+        if not any(n.role == "server" for n in self.nodes):
+            raise _KeyedError(("nodes",), "at least one node needs role: server (the k3s control plane)")
+        if self.storage.node not in names:
+            raise _KeyedError(("storage", "node"), f"{self.storage.node!r} is not one of nodes[].name ({', '.join(names)})")
+        if self.components.grafana.node not in names:
+            raise _KeyedError(
+                ("components", "grafana", "node"),
+                f"{self.components.grafana.node!r} is not one of nodes[].name ({', '.join(names)})",
+            )
+        return self
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def storage_node(self) -> Node:
+        return self.node(self.storage.node)
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that belongs to a specific key path."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """Where the configuration came from (for messages and `--json`)."""
+
+    path: Path | None
+    how: str  # "flag", "env", "cwd" or "default"
+
+    def describe(self) -> str:
+        return f"{self.path} (from {self.how})" if self.path else "the built-in default (the runbook's cluster)"
+
+
+def find_config(explicit: str | os.PathLike[str] | None) -> ConfigSource:
+    """Resolve which file to read: flag, then $O11YCTL_CONFIG, then ./o11yctl.yaml, else none."""
+    if explicit:
+        return ConfigSource(Path(os.path.expanduser(str(explicit))), "--config")
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return ConfigSource(Path(os.path.expanduser(env)), ENV_CONFIG)
+    cwd = Path(DEFAULT_FILE_NAME)
+    if cwd.is_file():
+        return ConfigSource(cwd, "./" + DEFAULT_FILE_NAME)
+    return ConfigSource(None, "default")
+
+
+def default_config() -> Config:
+    """The built-in default: the runbook's two-node K3s cluster."""
+    return Config()
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> tuple[Config, ConfigSource]:
+    """Find, read and validate the configuration.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML, or fails validation.
+    """
+    source = find_config(explicit)
+    if source.path is None:
+        return default_config(), source
+    try:
+        text = source.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {source.path} (from {source.how}) does not exist",
+            hint="create one with `o11yctl init`, or leave out --config to use the built-in default",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {source.path}: {exc}", hint="check the path and its permissions") from None
+    return parse_config(text, str(source.path)), source
+
+
+def parse_config(text: str, filename: str = "<config>") -> Config:
+    """Validate YAML text laid over the built-in default."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}" if mark else filename
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}", hint="fix the YAML syntax at that line") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}: expected a mapping of settings at the top level", hint="see `o11yctl init`")
+    lines = _line_index(root)
+    merged = _merge(Config().model_dump(mode="python", exclude_none=False), data)
+    try:
+        return Config.model_validate(_thaw(merged))
+    except ValidationError as exc:
+        problems = [_describe(err, lines, filename) for err in exc.errors(include_url=False)]
+        head = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {filename}:"
+        message = head if len(problems) == 1 else head + "\n" + "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(
+            message,
+            hint="fix the key named above; `o11yctl init --out example.yaml` writes a commented example",
+            problems=problems,
+        ) from None
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = _merge(base[key], value) if key in base else value
+        return out
+    return override
+
+
+def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    index: dict[tuple[Any, ...], int] = {}
+    if node is None:
+        return index
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            index[(*path, key)] = key_node.start_mark.line + 1
+            index.update(_line_index(value_node, (*path, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            index[(*path, i)] = item.start_mark.line + 1
+            index.update(_line_index(item, (*path, i)))
+    return index
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: Any, lines: dict[tuple[Any, ...], int], filename: str) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-after", "lax-or-strict"}))
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyedError):
+        loc = ctx_error.loc
+    msg = str(ctx_error) if ctx_error is not None else err["msg"]
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = "unknown key (check its spelling; `o11yctl init` lists every key)"
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind in {"string_type", "int_type", "float_type", "bool_type", "dict_type", "tuple_type", "list_type"}:
+        expected = kind.removesuffix("_type").replace("dict", "mapping").replace("tuple", "list")
+        msg = f"expected {expected}, got {_short(err.get('input'))}"
+    elif kind == "literal_error":
+        msg = f"{err['msg'].lower()}, got {_short(err.get('input'))}"
+    msg = msg.removeprefix("Value error, ")
+    line = None
+    probe = loc
+    while probe and line is None:
+        line = lines.get(probe)
+        probe = probe[:-1]
+    where = f" ({filename}:{line})" if line else ""
+    return f"{_dotted(loc)}: {msg}{where}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,114 @@
+"""`o11yctl init`: the built-in default configuration as a commented file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from o11yctl.errors import ConfigError
+from o11yctl.model import Outcome
+
+DEFAULT_CONFIG_YAML = """\
+# o11yctl configuration: the cluster the observability stack goes on.
+# Defaults are the runbook's two-node K3s cluster. Every key is optional: a key you
+# leave out takes the default shown here (lists such as `nodes` replace the default whole).
+# Precedence: built-in defaults < this file < environment variables < command-line flags.
+
+cluster:
+  name: homelab              # the `cluster` label Alloy puts on every log line
+  namespace: logging         # namespace of Loki, Tempo, Alloy and Grafana
+
+nodes:                       # every node of the K3s cluster
+  - name: node-1             # Kubernetes node name (its kubernetes.io/hostname label)
+    address: 10.0.0.102      # IP address on the cluster network
+    role: server             # server (k3s control plane) or agent
+    # ssh_host: node1        # host or ~/.ssh/config alias to reach it; default: address
+    # ssh_port: 22           # unset: whatever ~/.ssh/config says for ssh_host
+    # ssh_user: ubuntu       # unset: whatever ~/.ssh/config says, else your login name
+    # ssh_key: ~/.ssh/id_ed25519   # unset: ssh-agent and ~/.ssh/config's IdentityFile
+  - name: node-2
+    address: 10.0.0.103
+    role: agent
+    labels:                  # Loki and Tempo are scheduled onto the storage node by these labels
+      hardware: heavy
+    taints:                  # ...and tolerate its taints
+      - key: heavy
+        value: "true"
+        effect: NoSchedule
+
+ssh:
+  known_hosts: ~/.ssh/known_hosts   # host keys are verified against this file
+  # config_file: ~/.ssh/config      # ssh_config to resolve aliases, ProxyJump, IdentityFile
+  connect_timeout: 10        # seconds
+  command_timeout: 120       # seconds
+
+storage:
+  node: node-2               # the node whose disk holds Loki's and Tempo's data (one of nodes[].name)
+  root: /mnt/k8s-storage     # absolute path on that node; data goes to <root>/loki and <root>/tempo
+  class_name: local-storage  # storageClassName of the PersistentVolumes and claims
+  owner_uid: 10001           # Loki and Tempo run as UID 10001
+  owner_gid: 10001
+
+charts:
+  repository: https://grafana.github.io/helm-charts   # the repository the runbook adds
+  timeout: 10m               # helm --timeout for each release
+
+components:
+  loki:
+    chart:
+      name: loki
+      version: 6.21.0        # Loki 3.3
+      # repository: https://...   # per-chart override of charts.repository
+      # path: ./charts/loki-6.21.0.tgz   # a local chart (directory or .tgz) for air-gapped installs
+    size: 200Gi              # PersistentVolume size
+    retention: 7d            # whole days (Loki's index period is 24h)
+  tempo:
+    chart:
+      name: tempo
+      version: 1.24.4        # Tempo 2.9
+    size: 50Gi
+    retention: 168h
+  alloy:
+    chart:
+      name: alloy
+      version: 1.11.1
+  grafana:
+    chart:
+      name: grafana
+      version: 10.5.15       # Grafana 12.3
+    node: node-1             # the node Grafana runs on
+
+route:                       # the Envoy Gateway HTTPRoute that publishes Grafana
+  gateway:
+    name: eg
+    namespace: default
+    listener: http           # the Gateway listener (sectionName); null attaches to all
+  url: http://10.0.0.102/grafana   # Grafana's public URL; its path is the route's prefix
+  hostnames: []              # HTTPRoute hostnames (DNS names); empty matches any host
+
+images:
+  registry: null             # e.g. registry.lan:5000 to pull every chart image from a mirror
+  test_image: busybox:latest # small image for network checks (fix-vxlan, doctor)
+"""
+
+
+def write_default_config(target: Path, *, force: bool) -> Outcome:
+    """Write the commented default to ``target``; refuse to overwrite unless ``force``.
+
+    Returns:
+        ``created`` or ``changed`` (overwritten with --force).
+
+    Raises:
+        ConfigError: the file exists and ``force`` is false, or it cannot be written.
+    """
+    existed = target.exists()
+    if existed and not force:
+        raise ConfigError(f"{target} already exists", hint="pass --force to overwrite it, or --out for another path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        tmp.write_text(DEFAULT_CONFIG_YAML, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}", hint="choose another path with --out") from None
+    return "changed" if existed else "created"

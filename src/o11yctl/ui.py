@@ -1,0 +1,205 @@
+"""The only place that prints.
+
+Reports go to stdout (a Rich table, or one JSON document with ``--json``);
+progress, logs and errors go to stderr, so ``--json`` output can be piped.
+Rich honours ``NO_COLOR`` and falls back to plain text when not on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from o11yctl.errors import O11yError
+from o11yctl.model import CheckResult, Report, StepResult
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+_OUTCOME_STYLE = {
+    "created": "green",
+    "changed": "yellow",
+    "unchanged": "dim",
+    "skipped": "dim",
+    "failed": "bold red",
+}
+_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
+
+
+def envelope(command: str, *, exit_code: int, items: Sequence[StepResult | CheckResult] = (),
+             error: O11yError | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one JSON shape every reporting command prints with --json."""
+    doc: dict[str, Any] = {
+        "command": command,
+        "ok": exit_code == 0,
+        "exit_code": exit_code,
+        "items": [i.to_json() for i in items],
+        "error": None if error is None else {"message": error.message, "hint": error.hint},
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(error: O11yError) -> None:
+    err.print(Text("error: ", style="bold red") + Text(error.message))
+    if error.hint:
+        err.print(Text(f"hint: {error.hint}", style="dim"))
+
+
+def print_internal_error(exc: BaseException, log_file: Path | None, traceback_text: str, debug: bool) -> None:
+    if debug:
+        err.print(Text(traceback_text))
+    err.print(Text("internal error: ", style="bold red") + Text(f"{type(exc).__name__}: {exc}"))
+    if log_file:
+        err.print(Text(f"the traceback was saved to {log_file}; please attach it to a bug report", style="dim"))
+
+
+def info(message: str) -> None:
+    err.print(Text(message))
+
+
+def success(message: str) -> None:
+    err.print(Text(message, style="green"))
+
+
+def print_report(report: Report, *, json_output: bool) -> None:
+    """A command's result: the JSON envelope, or a table and a summary line."""
+    if json_output:
+        print_json(envelope(report.command, exit_code=report.exit_code, items=report.items, extra=report.extra))
+        return
+    steps = [i for i in report.items if isinstance(i, StepResult)]
+    checks = [i for i in report.items if isinstance(i, CheckResult)]
+    if steps:
+        out.print(steps_table(steps))
+    if checks:
+        out.print(checks_table(checks))
+    if report.summary:
+        style = "green" if report.ok else "bold red"
+        out.print(Text(report.summary, style=style))
+
+
+def steps_table(steps: Sequence[StepResult]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("step", "host", "outcome", "detail", "time"):
+        table.add_column(col, overflow="fold")
+    for s in steps:
+        table.add_row(
+            Text(s.id), Text(s.host or "-"), Text(s.outcome, style=_OUTCOME_STYLE.get(s.outcome, "")),
+            Text(s.detail), Text(f"{s.seconds:.1f}s"),
+        )
+    return table
+
+
+def checks_table(checks: Sequence[CheckResult]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("check", "status", "detail", "time"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        detail = Text(c.detail)
+        if c.hint and c.status != "PASS":
+            detail.append(f"\n→ {c.hint}", style="dim")
+        table.add_row(Text(c.id), Text(c.status, style=_STATUS_STYLE[c.status]), detail, Text(f"{c.seconds:.1f}s"))
+    return table
+
+
+def outcome_counts(steps: Sequence[StepResult]) -> str:
+    counts: dict[str, int] = {}
+    for s in steps:
+        counts[s.outcome] = counts.get(s.outcome, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to do"
+
+
+class Progress:
+    """Step progress on stderr: a live spinner on a terminal, plain lines otherwise."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._live = err.is_terminal and not quiet
+        self._status: Any = None
+        self._started: dict[str, float] = {}
+
+    def start(self, step_id: str, description: str) -> None:
+        self._started[step_id] = time.monotonic()
+        if self.quiet:
+            return
+        if self._live:
+            if self._status is None:
+                self._status = err.status(Text(f"{step_id}: {description}"))
+                self._status.start()
+            else:
+                self._status.update(Text(f"{step_id}: {description}"))
+        else:
+            err.print(Text(f"… {step_id}: {description}"))
+
+    def done(self, result: StepResult) -> None:
+        if self.quiet:
+            return
+        mark = {"failed": "✗", "skipped": "-", "unchanged": "="}.get(result.outcome, "✓")
+        line = Text(f"{mark} {result.id}", style=_OUTCOME_STYLE.get(result.outcome, ""))
+        line.append(f"  {result.outcome}", style=_OUTCOME_STYLE.get(result.outcome, ""))
+        if result.host:
+            line.append(f"  [{result.host}]")
+        if result.detail:
+            line.append(f"  {result.detail}", style="dim")
+        line.append(f"  ({result.seconds:.1f}s)", style="dim")
+        err.print(line)
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    @contextmanager
+    def running(self) -> Iterator[Progress]:
+        try:
+            yield self
+        finally:
+            self.close()
+
+
+def print_plan(plan: Any) -> None:
+    """Print an install plan (``--dry-run``): numbered steps, exact commands under each."""
+    cfg = plan.config
+    out.print(Text(f"o11yctl install plan for namespace {cfg.cluster.namespace} "
+                   f"({len(plan.steps)} steps; nothing will be contacted or changed)", style="bold"))
+    for n, step in enumerate(plan.steps, 1):
+        head = Text(f"{n:2}. ", style="bold")
+        head.append(f"[{step.component}] ", style="cyan")
+        head.append(step.description)
+        out.print(head)
+        for line in step.display_lines():
+            out.print(Text(f"      {line}"), soft_wrap=True)
+        if step.depends_on:
+            out.print(Text(f"      after: {', '.join(step.depends_on)}", style="dim"))
+
+
+def confirm(question: str, *, assume_yes: bool) -> bool:
+    """Ask on the terminal; without a terminal and without --yes, the answer is no."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    from rich.prompt import Confirm
+
+    return Confirm.ask(question, console=err, default=False)
+
+
+def ask_secret(prompt: str) -> str:
+    import getpass
+
+    return getpass.getpass(prompt)
