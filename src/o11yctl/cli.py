@@ -280,7 +280,13 @@ def install(
             recover=recover, label_nodes=label_nodes, allow_chart_mismatch=allow_chart_mismatch,
             json_output=json_output,
         )
-        return run_install(plan, options)
+        from o11yctl import ui
+        from o11yctl.apply import Callbacks
+
+        progress = ui.Progress()
+        with progress.running():
+            return run_install(plan, options, callbacks=Callbacks(
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done))
 
     _run("install", json_output, debug, body)
 
