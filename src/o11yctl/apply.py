@@ -55,7 +55,7 @@ def apply_plan(plan: Plan, handlers: Mapping[StepKind, Handler], *, callbacks: C
     cb = callbacks or Callbacks()
     results: list[StepResult] = []
 
-    def stop(failed: StepResult, error: O11yError, exit_code: int) -> StepFailed:
+    def stop(index: int, failed: StepResult, error: O11yError, exit_code: int) -> StepFailed:
         results.append(failed)
         cb.on_done(failed)
         done = index + 1
@@ -82,12 +82,12 @@ def apply_plan(plan: Plan, handlers: Mapping[StepKind, Handler], *, callbacks: C
         except O11yError as exc:
             failed = StepResult(step.id, step.component, "failed", exc.message, host=step.host,
                                 seconds=time.monotonic() - started)
-            raise stop(failed, exc, exc.exit_code if exc.exit_code != 2 else 1) from exc
+            raise stop(index, failed, exc, exc.exit_code if exc.exit_code != 2 else 1) from exc
         except KeyboardInterrupt as exc:
             failed = StepResult(step.id, step.component, "failed", "interrupted", host=step.host,
                                 seconds=time.monotonic() - started)
             err = O11yError("interrupted", hint="re-run the same command: finished steps are skipped")
-            raise stop(failed, err, EXIT_INTERRUPTED) from exc
+            raise stop(index, failed, err, EXIT_INTERRUPTED) from exc
         if not result.seconds:
             result = StepResult(result.id, result.component, result.outcome, result.detail, result.host,
                                 time.monotonic() - started)

@@ -266,10 +266,6 @@ def install(
         if dry_run:
             from o11yctl.render import plan_report
 
-            if not json_output:
-                from o11yctl import ui
-
-                ui.print_plan(plan)
             return plan_report(plan)
         from o11yctl.install import InstallOptions, run_install
 

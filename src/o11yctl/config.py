@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -49,6 +49,7 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[A-Za-z0-9._-]+)*$")
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 
 
@@ -130,6 +131,14 @@ def _timeout(value: Any) -> float:
     return seconds
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
         if not regex.match(value):
@@ -151,7 +160,7 @@ ChartVersion = Annotated[str, _pattern(_VERSION, "a chart version like 6.21.0")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
 
 class Taint(_Strict):
@@ -191,7 +200,7 @@ class Node(_Strict):
     ssh_host: str | None = Field(default=None, description="SSH host or ~/.ssh/config alias; default: address")
     ssh_port: int | None = Field(default=None, ge=1, le=65535, description="default: from ~/.ssh/config, else 22")
     ssh_user: str | None = Field(default=None, description="default: from ~/.ssh/config, else your login name")
-    ssh_key: LocalPath | None = Field(default=None, description="private key file; default: ssh-agent and ~/.ssh/config")
+    ssh_key: LocalPath | None = Field(default=None, description="private key; default: ssh-agent, ~/.ssh/config")
     labels: dict[str, str] = Field(default_factory=dict, description="labels the node must carry")
     taints: list[Taint] = Field(default_factory=list, description="taints the node carries")
 
@@ -296,10 +305,10 @@ class Grafana(_Strict):
 
 
 class Components(_Strict):
-    loki: Loki = Loki()
-    tempo: Tempo = Tempo()
-    alloy: Alloy = Alloy()
-    grafana: Grafana = Grafana()
+    loki: Loki = Field(default_factory=Loki)
+    tempo: Tempo = Field(default_factory=Tempo)
+    alloy: Alloy = Field(default_factory=Alloy)
+    grafana: Grafana = Field(default_factory=Grafana)
 
 
 class Gateway(_Strict):
@@ -309,7 +318,7 @@ class Gateway(_Strict):
 
 
 class Route(_Strict):
-    gateway: Gateway = Gateway()
+    gateway: Gateway = Field(default_factory=Gateway)
     url: str = Field(default="http://10.0.0.102/grafana", description="Grafana's public URL through the gateway")
     hostnames: list[str] = Field(default_factory=list, description="HTTPRoute hostnames; empty matches any host")
 
@@ -325,7 +334,7 @@ class Route(_Strict):
     @classmethod
     def _hostnames(cls, v: list[str]) -> list[str]:
         for h in v:
-            if not re.match(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", h):
+            if _is_ip(h) or not _HOSTNAME.match(h):
                 raise ValueError(f"expected DNS host names (not IP addresses), got {h!r}")
         return v
 
@@ -369,14 +378,14 @@ def _default_nodes() -> list[Node]:
 class Config(_Strict):
     """The validated configuration. Built-in defaults are the runbook's cluster."""
 
-    cluster: Cluster = Cluster()
+    cluster: Cluster = Field(default_factory=Cluster)
     nodes: list[Node] = Field(default_factory=_default_nodes, min_length=1)
-    ssh: SshSettings = SshSettings()
-    storage: Storage = Storage()
-    charts: Charts = Charts()
-    components: Components = Components()
-    route: Route = Route()
-    images: Images = Images()
+    ssh: SshSettings = Field(default_factory=SshSettings)
+    storage: Storage = Field(default_factory=Storage)
+    charts: Charts = Field(default_factory=Charts)
+    components: Components = Field(default_factory=Components)
+    route: Route = Field(default_factory=Route)
+    images: Images = Field(default_factory=Images)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -391,7 +400,9 @@ class Config(_Strict):
         if not any(n.role == "server" for n in self.nodes):
             raise _KeyedError(("nodes",), "at least one node needs role: server (the k3s control plane)")
         if self.storage.node not in names:
-            raise _KeyedError(("storage", "node"), f"{self.storage.node!r} is not one of nodes[].name ({', '.join(names)})")
+            raise _KeyedError(
+                ("storage", "node"), f"{self.storage.node!r} is not one of nodes[].name ({', '.join(names)})"
+            )
         if self.components.grafana.node not in names:
             raise _KeyedError(
                 ("components", "grafana", "node"),
@@ -467,7 +478,9 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> tuple[Config,
             hint="create one with `o11yctl init`, or leave out --config to use the built-in default",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {source.path}: {exc}", hint="check the path and its permissions") from None
+        raise ConfigError(
+            f"cannot read config file {source.path}: {exc}", hint="check the path and its permissions"
+        ) from None
     return parse_config(text, str(source.path)), source
 
 

@@ -82,6 +82,10 @@ def print_report(report: Report, *, json_output: bool) -> None:
     if json_output:
         print_json(envelope(report.command, exit_code=report.exit_code, items=report.items, extra=report.extra))
         return
+    if report.extra.get("dry_run"):
+        print_plan(report)
+        out.print(Text(report.summary, style="green"))
+        return
     steps = [i for i in report.items if isinstance(i, StepResult)]
     checks = [i for i in report.items if isinstance(i, CheckResult)]
     if steps:
@@ -172,20 +176,23 @@ class Progress:
             self.close()
 
 
-def print_plan(plan: Any) -> None:
-    """Print an install plan (``--dry-run``): numbered steps, exact commands under each."""
-    cfg = plan.config
-    out.print(Text(f"o11yctl install plan for namespace {cfg.cluster.namespace} "
-                   f"({len(plan.steps)} steps; nothing will be contacted or changed)", style="bold"))
-    for n, step in enumerate(plan.steps, 1):
-        head = Text(f"{n:2}. ", style="bold")
-        head.append(f"[{step.component}] ", style="cyan")
-        head.append(step.description)
+def print_plan(report: Report) -> None:
+    """Print an install plan (``--dry-run``): numbered steps, the exact commands under each."""
+    steps = report.extra["plan"]
+    assert isinstance(steps, list)
+    out.print(Text(f"o11yctl install plan for namespace {report.extra['namespace']}: {len(steps)} steps, "
+                   "in order", style="bold"))
+    for step in steps:
+        head = Text(f"{step['n']:2}. ", style="bold")
+        head.append(f"[{step['component']}] ", style="cyan")
+        head.append(step["description"])
         out.print(head)
-        for line in step.display_lines():
+        for line in step["commands"]:
             out.print(Text(f"      {line}"), soft_wrap=True)
-        if step.depends_on:
-            out.print(Text(f"      after: {', '.join(step.depends_on)}", style="dim"))
+        if step["depends_on"]:
+            out.print(Text(f"      after: {', '.join(step['depends_on'])}", style="dim"))
+    out.print(Text("Values files are rendered into a private temporary directory at install time; "
+                   "`o11yctl render --out DIR` writes the same files.", style="dim"))
 
 
 def confirm(question: str, *, assume_yes: bool) -> bool:

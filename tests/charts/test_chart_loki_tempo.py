@@ -56,8 +56,11 @@ def _containers(pod_spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _claim_mounts(pod_spec: dict[str, Any], claim: str) -> list[str]:
     """Every mountPath, in any container, of a volume that uses ``claim``."""
-    names = {v["name"] for v in pod_spec.get("volumes") or []
-             if (v.get("persistentVolumeClaim") or {}).get("claimName") == claim}
+    names = {
+        v["name"]
+        for v in pod_spec.get("volumes") or []
+        if (v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+    }
     assert len(names) == 1, f"expected one pod volume for claim {claim}, got {sorted(names)}"
     return [m["mountPath"] for c in _containers(pod_spec) for m in c.get("volumeMounts") or [] if m["name"] in names]
 
@@ -75,6 +78,12 @@ def _config_text(objects: list[dict[str, Any]], name: str, key: str) -> str:
         if obj["kind"] == "Secret" and key in (obj.get("data") or {}):
             return base64.b64decode(obj["data"][key]).decode()
     raise AssertionError(f"no ConfigMap or Secret {name} with key {key}")
+
+
+def _parsed_config(objects: list[dict[str, Any]], name: str, key: str) -> dict[str, Any]:
+    config = yaml.safe_load(_config_text(objects, name, key))
+    assert isinstance(config, dict), f"{name}/{key} is not a YAML mapping"
+    return config
 
 
 def _service(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -102,7 +111,7 @@ def loki(helm_template: HelmTemplate, context: dict[str, Any]) -> list[dict[str,
 
 @pytest.fixture
 def loki_config(loki: list[dict[str, Any]]) -> dict[str, Any]:
-    return yaml.safe_load(_config_text(loki, "loki", "config.yaml"))
+    return _parsed_config(loki, "loki", "config.yaml")
 
 
 def test_loki_is_one_statefulset_replica_on_the_storage_node(
@@ -139,9 +148,7 @@ def test_loki_writes_only_under_the_mounted_claim(loki_config: dict[str, Any]) -
     assert all(_under(p, LOKI_DATA_PATH) for p in paths), paths
 
 
-def test_loki_config_enforces_retention_on_the_filesystem(
-    loki_config: dict[str, Any], context: dict[str, Any]
-) -> None:
+def test_loki_config_enforces_retention_on_the_filesystem(loki_config: dict[str, Any], context: dict[str, Any]) -> None:
     assert loki_config["auth_enabled"] is False
     assert loki_config["common"]["replication_factor"] == 1
     assert set(loki_config["common"]["storage"]) == {"filesystem"}
@@ -176,8 +183,7 @@ def test_loki_renders_nothing_a_homelab_cannot_run(loki: list[dict[str, Any]]) -
     names = [f"{o['kind']}/{o['metadata']['name']}" for o in loki]
     for unwanted in ("memcached", "chunks-cache", "results-cache", "canary", "gateway", "minio", "grafana-agent"):
         assert not [n for n in names if unwanted in n], f"{unwanted}: {names}"
-    hooks = [n for o, n in zip(loki, names, strict=True)
-             if "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
+    hooks = [n for o, n in zip(loki, names, strict=True) if "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
     assert not hooks, f"helm test or hook objects: {hooks}"
     kinds = {o["kind"] for o in loki}
     assert not kinds & {"GrafanaAgent", "LogsInstance", "PodLogs", "ServiceMonitor", "PrometheusRule"}
@@ -206,7 +212,7 @@ def tempo(helm_template: HelmTemplate, context: dict[str, Any]) -> list[dict[str
 
 @pytest.fixture
 def tempo_config(tempo: list[dict[str, Any]]) -> dict[str, Any]:
-    return yaml.safe_load(_config_text(tempo, "tempo", "tempo.yaml"))
+    return _parsed_config(tempo, "tempo", "tempo.yaml")
 
 
 def test_tempo_is_one_statefulset_replica_on_the_storage_node(
@@ -268,7 +274,7 @@ def test_tempo_image_registry_override(helm_template: HelmTemplate, context: dic
 # --- every key we set is one the chart reads ---------------------------------------------------------------------
 
 #: Maps the charts pass through verbatim (toYaml), so any key inside them is fine.
-FREE_FORM = {
+FREE_FORM: dict[str, set[tuple[str, ...]]] = {
     "loki": {("loki", "podSecurityContext"), ("loki", "limits_config")},
     "tempo": {("securityContext",)},
 }

@@ -73,9 +73,13 @@ def test_pv_is_a_local_volume_pinned_to_the_storage_node(
     assert spec["storageClassName"] == context["storage_class"]
 
     terms = spec["nodeAffinity"]["required"]["nodeSelectorTerms"]
-    assert terms == [{"matchExpressions": [
-        {"key": "kubernetes.io/hostname", "operator": "In", "values": [context["storage_node"]]},
-    ]}]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [context["storage_node"]]},
+            ]
+        }
+    ]
     # Reserved for the runbook's claim, so no other claim can take it.
     claim_ref = spec["claimRef"]
     assert (claim_ref["namespace"], claim_ref["name"]) == (context["namespace"], comp["pvc"])
