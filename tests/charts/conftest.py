@@ -69,8 +69,11 @@ def helm_template(tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
 
     def run(chart: str, values_text: str, *, release: str | None = None, namespace: str = "logging",
             extra: list[str] | None = None) -> list[dict[str, Any]]:
-        chart_path = _prepared_chart(chart, tmp_path)
-        values = tmp_path / f"{chart}-values.yaml"
+        calls = len(list(tmp_path.glob("call-*")))
+        workdir = tmp_path / f"call-{calls}"
+        workdir.mkdir()
+        chart_path = _prepared_chart(chart, workdir)
+        values = workdir / f"{chart}-values.yaml"
         values.write_text(values_text)
         argv = [_helm(), "template", release or chart, str(chart_path), "--namespace", namespace,
                 "--values", str(values), *(extra or [])]
