@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from o11yctl.config import Config
+from o11yctl.config import Config, go_duration, parse_duration
 from o11yctl.context import RELEASES, data_dir
 from o11yctl.errors import UsageError
 from o11yctl.model import COMPONENTS
@@ -44,8 +44,9 @@ class RemoteCommand:
     purpose: str = ""  # "probe" (read-only) or "change"
 
     def display(self) -> str:
+        """The command as the SSH executor sends it (``sudo -n -- argv`` when privileged)."""
         line = shlex.join(self.argv)
-        return f"sudo -n {line}" if self.sudo else line
+        return f"sudo -n -- {line}" if self.sudo else line
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def _helm_release(cfg: Config, component: str) -> HelmRelease:
         repository=None if chart.path else (chart.repository or cfg.charts.repository),
         values_file=VALUES_FILES[component],
         namespace=cfg.cluster.namespace,
-        timeout=cfg.charts.timeout,
+        timeout=go_duration(parse_duration(cfg.charts.timeout)),
         local=chart.path is not None,
     )
 

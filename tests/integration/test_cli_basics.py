@@ -99,8 +99,8 @@ def test_dry_run_on_the_default_needs_nothing(tmp_path: Path, monkeypatch: pytes
     result = runner.invoke(app, ["install", "--dry-run"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "sudo -n mkdir -p /mnt/k8s-storage/loki" in out
-    assert "sudo -n chown -R 10001:10001 /mnt/k8s-storage/tempo" in out
+    assert "sudo -n -- mkdir -p /mnt/k8s-storage/loki" in out
+    assert "sudo -n -- chown -R 10001:10001 /mnt/k8s-storage/tempo" in out
     assert "--repo https://grafana.github.io/helm-charts --version 6.21.0" in out
     assert "PersistentVolume loki-pv" in out
     # the runbook's order
