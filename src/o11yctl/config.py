@@ -355,6 +355,57 @@ class Images(_Strict):
         return v
 
 
+_IFACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
+
+
+def _command_line(value: Any) -> str:
+    import shlex
+
+    if not isinstance(value, str):
+        raise ValueError(f"expected a command line like \"systemctl restart k3s\", got {value!r}")
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"expected a command line like \"systemctl restart k3s\": {exc}") from None
+    if not words:
+        raise ValueError("expected a command line like \"systemctl restart k3s\", got an empty string")
+    return value
+
+
+CommandLine = Annotated[str, BeforeValidator(_command_line)]
+
+
+class VxlanRestart(_Strict):
+    """The command that restarts K3s on a node of each role (run with sudo)."""
+
+    server: CommandLine = Field(default="systemctl restart k3s", description="restart command on servers")
+    agent: CommandLine = Field(default="systemctl restart k3s-agent", description="restart command on agents")
+
+
+class Vxlan(_Strict):
+    """Settings of `o11yctl fix-vxlan` (Flannel's VXLAN backend)."""
+
+    interface: Annotated[str, _pattern(_IFACE, "an interface name like flannel.1")] = Field(
+        default="flannel.1", description="the VXLAN device Flannel creates on every node"
+    )
+    port: int = Field(default=8472, ge=1, le=65535, description="UDP port of the VXLAN tunnel")
+    ping_count: int = Field(default=2, ge=1, le=20, description="pings from each node to each peer")
+    ping_wait: int = Field(default=1, ge=1, le=30, description="seconds to wait for the last ping reply")
+    restart: VxlanRestart = Field(default_factory=VxlanRestart)
+    restart_wait: Timeout = Field(default=60.0, description="seconds to wait for the overlay after a restart")
+    persist_dir: RemotePath = Field(
+        default="/etc/o11yctl", description="where the script re-adding o11yctl's rules at boot is written"
+    )
+    systemd_unit_dir: RemotePath = Field(
+        default="/etc/systemd/system", description="where the boot unit that runs that script is written"
+    )
+    boot: Literal["auto", "systemd", "none"] = Field(
+        default="auto",
+        description="how the saved rules come back at boot: auto (a systemd unit where systemd runs), "
+        "systemd, or none (only save the script)",
+    )
+
+
 class Cluster(_Strict):
     name: Annotated[str, _pattern(_LABEL_VALUE, "a label value like homelab")] = Field(
         default="homelab", description="value of the `cluster` label on every log line"
@@ -386,6 +437,7 @@ class Config(_Strict):
     components: Components = Field(default_factory=Components)
     route: Route = Field(default_factory=Route)
     images: Images = Field(default_factory=Images)
+    vxlan: Vxlan = Field(default_factory=Vxlan)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

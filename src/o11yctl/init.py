@@ -89,6 +89,19 @@ route:                       # the Envoy Gateway HTTPRoute that publishes Grafan
 images:
   registry: null             # e.g. registry.lan:5000 to pull every chart image from a mirror
   test_image: busybox:latest # small image for network checks (fix-vxlan, doctor)
+
+vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay between the nodes
+  interface: flannel.1       # the VXLAN device Flannel creates on every node
+  port: 8472                 # its UDP port; only this port is opened, only to the other nodes
+  ping_count: 2              # overlay pings from each node to each peer
+  ping_wait: 1               # seconds to wait for the last reply
+  restart:                   # run with sudo only with --restart (or --yes when the overlay still fails)
+    server: systemctl restart k3s
+    agent: systemctl restart k3s-agent
+  restart_wait: 60           # seconds to wait for the overlay after a restart
+  persist_dir: /etc/o11yctl  # the boot script re-adding only o11yctl's rules goes here
+  systemd_unit_dir: /etc/systemd/system   # ...and the unit that runs it at boot (when systemd runs)
+  boot: auto                 # auto: a systemd unit where systemd runs; systemd; none: only save the script
 """
 
 
