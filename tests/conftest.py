@@ -9,12 +9,16 @@ from typing import Any
 
 import pytest
 
+#: Lab fixtures (real servers) available to every test: sshd, sshd_farm, lab_users, fake_kube, kube_cluster.
+pytest_plugins = ["tests.lab.sshd_fixtures", "tests.lab.kube_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
-        if key.startswith("O11YCTL_") and key not in {"O11YCTL_CHART_DIR", "O11YCTL_HELM"}:
+        if key.startswith("O11YCTL_") and key not in {"O11YCTL_CHART_DIR", "O11YCTL_HELM", "O11YCTL_HELM3",
+                                                      "O11YCTL_HELM4"}:
             monkeypatch.delenv(key)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KUBECONFIG", str(home / "kubeconfig"))

@@ -282,7 +282,8 @@ def install(
         progress = ui.Progress()
         with progress.running():
             return run_install(plan, options, callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done))
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
+                confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("install", json_output, debug, body)
 
@@ -315,59 +316,254 @@ def _not_yet(command: str, json_output: bool, debug: bool) -> NoReturn:
     _run(command, json_output, debug, body)
 
 
-@app.command()
+@app.command(epilog="""\
+Examples:
+
+  o11yctl uninstall                     remove the releases and the route; keep PVCs, PVs and data
+
+  o11yctl uninstall --delete-data --yes  remove everything, the stored logs and traces too
+""")
 def uninstall(
     config: ConfigOpt = None,
     delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete PVCs, PVs and data directories.")]
     = False,
     yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Remove the releases and objects in reverse order; keep the data unless --delete-data."""
-    _not_yet("uninstall", json_output, debug)
+
+    def body() -> Report:
+        from o11yctl import ui
+        from o11yctl.apply import Callbacks
+        from o11yctl.uninstall import UninstallOptions, run_uninstall
+
+        options = UninstallOptions(
+            delete_data=delete_data, assume_yes=yes, kubeconfig=kubeconfig, context=context,
+            accept_new_host_keys=accept_new_host_keys,
+            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin),
+        )
+        progress = ui.Progress()
+        with progress.running():
+            return run_uninstall(_load(config), options, callbacks=Callbacks(
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
+                confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
+
+    _run("uninstall", json_output, debug, body)
 
 
-@app.command()
+def _url_option(flag: str, env: str, text: str) -> Any:
+    return typer.Option(flag, envvar=env, show_envvar=True, help=text, metavar="URL")
+
+
+@app.command(epilog="""\
+Examples:
+
+  o11yctl verify --only loki,tempo --loki-url http://127.0.0.1:3100 --tempo-url http://127.0.0.1:3200
+
+  O11YCTL_GRAFANA_TOKEN=... o11yctl verify --only grafana --grafana-url http://127.0.0.1:3000/grafana
+
+Services without a URL flag are reached through the Kubernetes API's service proxy (kubeconfig:
+--kubeconfig, else $KUBECONFIG, else ~/.kube/config); the data directories over SSH. Groups for
+--only/--skip: cluster, loki, tempo, alloy, grafana. Grafana's data source checks log in with
+O11YCTL_GRAFANA_TOKEN (never a flag), else with the admin password from the chart's Secret, at
+--grafana-url, else at route.url. Test data is labelled: log lines go to the stream
+{job="o11yctl-verify"}, spans to the service o11yctl-verify.
+Exit codes: 0 nothing failed; 1 a check failed; 2 usage error; 3 the kubeconfig named by
+--kubeconfig/--context is unusable, or every selected check was skipped.
+""")
 def verify(
     config: ConfigOpt = None,
-    only: OnlyOpt = None,
-    skip: SkipOpt = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Only these check groups (comma-separated, repeatable).", metavar="GROUPS"),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="Leave out these check groups (comma-separated, repeatable).", metavar="GROUPS"),
+    ] = None,
+    loki_url: Annotated[str | None, _url_option("--loki-url", "O11YCTL_LOKI_URL",
+                                                "Loki's HTTP API, e.g. http://127.0.0.1:3100.")] = None,
+    tempo_url: Annotated[str | None, _url_option("--tempo-url", "O11YCTL_TEMPO_URL",
+                                                 "Tempo's HTTP API (port 3200).")] = None,
+    otlp_url: Annotated[str | None, _url_option("--otlp-url", "O11YCTL_OTLP_URL",
+                                                "Tempo's OTLP/HTTP receiver. Default: the --tempo-url host on "
+                                                "port 4318.")] = None,
+    grafana_url: Annotated[str | None, _url_option("--grafana-url", "O11YCTL_GRAFANA_URL",
+                                                   "Grafana, with its sub path, e.g. "
+                                                   "http://127.0.0.1:3000/grafana.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, metavar="SECONDS",
+                                           help="Deadline for all checks together (they run at once).")] = 60.0,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Check readiness and run end-to-end tests against Loki, Tempo and Grafana."""
-    _not_yet("verify", json_output, debug)
+
+    def body() -> Report:
+        from o11yctl.checks.verify import VerifyOptions, run_verify
+
+        options = VerifyOptions(only=only or (), skip=skip or (), loki_url=loki_url, tempo_url=tempo_url,
+                                otlp_url=otlp_url, grafana_url=grafana_url, timeout=timeout,
+                                kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
+                                accept_new_host_keys=accept_new_host_keys)
+        return run_verify(_load(config), options)
+
+    _run("verify", json_output, debug, body)
 
 
-@app.command("fix-vxlan")
+@app.command("fix-vxlan", epilog="""\
+Examples:
+
+  o11yctl fix-vxlan --check          ping matrix over flannel.1 and why each failing direction fails
+
+  o11yctl fix-vxlan --dry-run        also print the exact commands a fix would run on each node
+
+  o11yctl fix-vxlan                  accept UDP 8472 from each blocked peer's VXLAN endpoint only, test again
+
+  o11yctl fix-vxlan --restart        ...then restart k3s / k3s-agent on the nodes involved
+
+Exit codes: 0 the overlay works (afterwards); 1 it does not (the report says what is broken);
+3 a node could not be reached (the others are still reported; nothing was changed).
+""")
 def fix_vxlan(
     config: ConfigOpt = None,
-    check: Annotated[bool, typer.Option("--check", help="Only diagnose; change nothing.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands a fix would run.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only diagnose (read-only); change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Diagnose (read-only) and print the exact commands a fix would run.")
+    ] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="After the fix, restart K3s on the nodes that changed or still fail "
+                                             "(vxlan.restart sets the command per role).")
+    ] = False,
+    fix_checksum_offload: Annotated[
+        bool, typer.Option("--fix-checksum-offload",
+                           help="Also turn off tx-checksum-ip-generic on the VXLAN device (ethtool -K).")
+    ] = False,
+    yes: YesOpt = False,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Diagnose and fix cross-node Flannel VXLAN (UDP 8472) over SSH."""
-    _not_yet("fix-vxlan", json_output, debug)
+
+    def body() -> Report:
+        from o11yctl import ui
+        from o11yctl.vxlan.run import FixVxlanOptions, run_fix_vxlan
+
+        options = FixVxlanOptions(
+            check=check, dry_run=dry_run, restart=restart, assume_yes=yes,
+            fix_checksum_offload=fix_checksum_offload, accept_new_host_keys=accept_new_host_keys,
+            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin),
+        )
+        report = run_fix_vxlan(_load(config), options, on_event=None if json_output else ui.info,
+                               confirm=lambda question: ui.confirm(question, assume_yes=yes))
+        if not json_output:
+            ui.print_vxlan(report)
+        return report
+
+    _run("fix-vxlan", json_output, debug, body)
 
 
 @app.command()
 def status(
     config: ConfigOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh in place until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=1.0, metavar="SECONDS",
+                                            help="Seconds between refreshes with --watch.")] = 5.0,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Show the stack's health on one screen."""
-    _not_yet("status", json_output, debug)
+    """Show the stack's health on one screen: releases, pods, volumes, storage, retention, Grafana."""
+
+    def body() -> Report:
+        from o11yctl import ui
+        from o11yctl.status import StatusOptions, read_status
+
+        cfg = _load(config)
+        options = StatusOptions(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
+                                accept_new_host_keys=accept_new_host_keys)
+        if watch:
+            ui.watch_status(lambda: read_status(cfg, options), interval, json_output=json_output)
+            raise typer.Exit(0)
+        report = read_status(cfg, options)
+        if not json_output:
+            ui.print_status(report)
+        return report
+
+    _run("status", json_output, debug, body)
 
 
-@app.command()
+@app.command(epilog="""\
+Examples:
+
+  o11yctl doctor                               one finding per problem: symptom, cause, evidence, fix
+
+  o11yctl doctor --fix                         also apply the safe fixes, each shown and confirmed first
+
+  o11yctl doctor --bundle support.tar.gz       also collect logs, events and descriptions for a maintainer
+
+What it checks (the runbook's troubleshooting): PVC stays in Pending, pod stuck in Pending,
+CrashLoopBackOff, pod running but /ready fails, Alloy running but no logs in Loki. It reads the
+cluster through the Kubernetes API, and the storage node over SSH only to confirm a data
+directory's owner. The bundle never holds Secret objects or Helm release records, and known
+secret values (Secret data, the sudo password, O11YCTL_GRAFANA_TOKEN) are replaced by [REDACTED].
+Exit codes: 0 no problem found (or all fixed); 1 problems remain; 2 usage error; 3 the cluster
+cannot be reached.
+""")
 def doctor(
     config: ConfigOpt = None,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply the fixes o11yctl can apply safely itself (chown of a data directory "
+                                         "over SSH, a node's label or taint, fix-vxlan), each shown and confirmed "
+                                         "first.")
+    ] = False,
+    yes: YesOpt = False,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", metavar="FILE.tar.gz", dir_okay=False,
+                     help="Also write a support bundle: pod logs and previous logs, events, PV/PVC/node descriptions, "
+                          "helm status and values, o11yctl's config and version. No Secrets; known secret values "
+                          "removed."),
+    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Walk the runbook's troubleshooting tree and name the cause of each problem."""
-    _not_yet("doctor", json_output, debug)
+
+    def body() -> Report:
+        from o11yctl import ui
+        from o11yctl.config import load_config
+        from o11yctl.doctor.run import DoctorCallbacks, DoctorOptions, run_doctor
+
+        cfg, source = load_config(config)
+        options = DoctorOptions(
+            fix=fix, assume_yes=yes, bundle=bundle, kubeconfig=kubeconfig, context=context,
+            accept_new_host_keys=accept_new_host_keys,
+            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin), config_source=source.describe(),
+        )
+        report = run_doctor(cfg, options, DoctorCallbacks(
+            show=ui.info, confirm=lambda question: ui.confirm(question, assume_yes=yes)))
+        if not json_output:
+            ui.print_findings(report)
+        return report
+
+    _run("doctor", json_output, debug, body)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -206,7 +206,171 @@ def confirm(question: str, *, assume_yes: bool) -> bool:
     return Confirm.ask(question, console=err, default=False)
 
 
+def confirm_changes(question: str, lines: Sequence[str], *, assume_yes: bool) -> bool:
+    """Show what would change (on stderr), then ask; without a terminal and without --yes, the answer is no."""
+    if not assume_yes:
+        for line in lines:
+            err.print(Text(f"  {line}"))
+    return confirm(question, assume_yes=assume_yes)
+
+
 def ask_secret(prompt: str) -> str:
     import getpass
 
     return getpass.getpass(prompt)
+
+
+_CELL_STYLE = {"ok": "green", "fail": "bold red", "?": "yellow"}
+
+
+def print_vxlan(report: Report) -> None:
+    """fix-vxlan's node-by-node ping matrix, what blocks each failing direction, and the plan of --dry-run."""
+    extra = report.extra
+    matrix = extra.get("matrix")
+    if isinstance(matrix, dict) and matrix:
+        names = list(matrix)
+        out.print(Text("overlay pings over the VXLAN device (each row pings each column):", style="bold"))
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        table.add_column("from \\ to")
+        for name in names:
+            table.add_column(name, justify="center")
+        for src in names:
+            row = [Text(src, style="bold")]
+            for dst in names:
+                cell = "-" if src == dst else str(matrix[src].get(dst, "?"))
+                row.append(Text(cell, style=_CELL_STYLE.get(cell, "dim")))
+            table.add_row(*row)
+        out.print(table)
+    before = extra.get("before")
+    blocked = before.get("blocked") if isinstance(before, dict) else extra.get("blocked")
+    if isinstance(blocked, list) and blocked:
+        out.print(Text("blocked directions" + (" (before the fix)" if isinstance(before, dict) else "") + ":",
+                       style="bold"))
+        for b in blocked:
+            line = Text(f"  {b['from']} → {b['to']}", style="bold red")
+            line.append(f"  from {b['source']}: " + "; ".join(b["by"]), style="")
+            out.print(line, soft_wrap=True)
+    plan = extra.get("plan")
+    if extra.get("mode") == "dry-run" and isinstance(plan, dict):
+        steps = plan.get("steps") or []
+        out.print(Text(f"commands a fix would run ({len(steps)} change(s); each with sudo, the check first):",
+                       style="bold"))
+        node = None
+        for step in steps:
+            if step["node"] != node:
+                node = step["node"]
+                out.print(Text(f"  {node}:", style="cyan"))
+            out.print(Text(f"    # {step['description']}", style="dim"), soft_wrap=True)
+            for line in step["commands"]:
+                out.print(Text(f"    {line}"), soft_wrap=True)
+
+
+def print_findings(report: Report) -> None:
+    """doctor's findings: for each, the symptom and subject, then cause, evidence, fix and any fix applied."""
+    findings = report.extra.get("findings")
+    if not isinstance(findings, list):
+        return
+    for f in findings:
+        fixed = f.get("status") == "fixed"
+        head = Text("✓ " if fixed else "✗ ", style="green" if fixed else "bold red")
+        head.append(f"[{f['component']}] ", style="cyan")
+        head.append(f"{f['symptom']}", style="bold")
+        head.append(f"  {f['subject']}  ({f['id']})", style="dim")
+        out.print(head, soft_wrap=True)
+        out.print(Text("  cause:    ") + Text(str(f["cause"])), soft_wrap=True)
+        for i, line in enumerate(f.get("evidence") or []):
+            out.print(Text("  evidence: " if i == 0 else "            ", style="") + Text(str(line), style="dim"),
+                      soft_wrap=True)
+        out.print(Text("  fix:      ") + Text(str(f["fix"]), style="yellow"), soft_wrap=True)
+        result = f.get("fix_result")
+        if isinstance(result, dict):
+            style = _OUTCOME_STYLE.get(str(result["outcome"]), "")
+            out.print(Text(f"  applied:  {result['outcome']}: ", style=style) + Text(str(result["detail"])),
+                      soft_wrap=True)
+        out.print(Text(""))
+
+
+def status_view(report: Report) -> Group:
+    """`status` as Rich renderables: releases, pods, volumes, storage, retention and ingestion, Grafana."""
+    doc = report.extra.get("status")
+    assert isinstance(doc, dict)
+    parts: list[Any] = [Text(f"namespace {doc['namespace']}", style="bold")]
+
+    def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        t = Table(title=title, title_justify="left", title_style="bold", show_edge=False, pad_edge=False, box=None,
+                  header_style="bold")
+        for col in columns:
+            t.add_column(col, overflow="fold")
+        for row in rows:
+            t.add_row(*(Text(str(cell)) for cell in row))
+        parts.append(t)
+
+    if doc.get("releases") is not None:
+        table("helm releases", ("release", "chart", "app version", "revision", "status", "updated"),
+              [(r["name"], r["chart"], r["app_version"], r["revision"], r["status"], r["updated"])
+               for r in doc["releases"]])
+    if doc.get("pods") is not None:
+        table("pods", ("pod", "node", "status", "ready", "restarts", "age"),
+              [(p["name"], p["node"], p["status"], p["ready"], p["restarts"], p["age"]) for p in doc["pods"]])
+    if doc.get("volumes") is not None:
+        table("volumes", ("claim", "status", "volume", "volume status", "capacity", "path"),
+              [(v["pvc"] or f"{v['component']}: missing", v["pvc_status"], v["bound_to"] or v["pv"] or "-",
+                v["pv_status"], v["capacity"] or "-", v["path"] or "-") for v in doc["volumes"]])
+    if doc.get("storage") is not None:
+        table("data directories (du -sh over SSH)", ("component", "node", "path", "used", "filesystem", "free"),
+              [(u["component"], u["host"], u["path"],
+                "missing" if not u["exists"] else u["used"] + ("" if u["complete"] else " (at least)"),
+                u["fs_size"], u["fs_free"]) for u in doc["storage"]])
+    retention = doc.get("retention") or {}
+    line = Text("retention: ", style="bold")
+    line.append(", ".join(f"{k} {v}" for k, v in retention.items()))
+    rate = doc.get("ingestion")
+    if isinstance(rate, dict):
+        line.append("\nLoki ingestion: ", style="bold")
+        if rate.get("bytes_per_day") is not None:
+            line.append(f"{rate['bytes_per_day'] / 1024**3:.2f} GiB/day (uncompressed, average since Loki started)")
+        if rate.get("note"):
+            line.append(("; " if rate.get("bytes_per_day") is not None else "") + str(rate["note"]))
+    parts.append(line)
+    grafana = doc.get("grafana") or {}
+    g = Text("Grafana: ", style="bold")
+    g.append(f"{grafana.get('url')}  (user {grafana.get('admin_user')}; password: {grafana.get('password_command')})")
+    parts.append(g)
+    for name, problem in (doc.get("problems") or {}).items():
+        parts.append(Text(f"{name}: {problem}", style="bold red"))
+    return Group(*parts)
+
+
+def print_status(report: Report) -> None:
+    """`status` once."""
+    out.print(status_view(report))
+
+
+def watch_status(read: Callable[[], Report], interval: float, *, json_output: bool) -> None:
+    """`status --watch`: read and show again every ``interval`` seconds until Ctrl-C.
+
+    On a terminal the screen is redrawn in place; otherwise (or with ``--json``) each
+    reading is printed after the last one.
+    """
+    from rich.live import Live
+
+    def once() -> Report:
+        return read()
+
+    try:
+        if json_output or not out.is_terminal:
+            while True:
+                report = once()
+                if json_output:
+                    sys.stdout.write(json.dumps(envelope("status", exit_code=report.exit_code,
+                                                         extra=report.extra), default=str) + "\n")
+                    sys.stdout.flush()
+                else:
+                    print_status(report)
+                time.sleep(interval)
+        with Live(status_view(once()), console=out, auto_refresh=False, screen=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(status_view(once()), refresh=True)
+    except KeyboardInterrupt:
+        return

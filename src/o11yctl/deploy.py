@@ -1,0 +1,409 @@
+"""The cluster side of a plan: apply manifests, install releases, wait until ready.
+
+Each handler probes first and acts only where the cluster differs from what the
+configuration renders, so a second run reports ``unchanged`` everywhere and
+creates no new helm revision. :meth:`Deployer.diff` runs the same probes and
+stops there: it is what ``install --diff`` shows and what ``install`` asks to
+confirm before it changes anything that already exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from o11yctl.context import LOKI_PORT, RELEASES, TEMPO_PORT
+from o11yctl.errors import HelmError, KubeError
+from o11yctl.model import Outcome, StepResult
+from o11yctl.plan import HelmRelease, Plan, Step
+
+#: How long to wait for a new PVC to bind to its PV before calling the step failed.
+BIND_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a step would do to one object or release (one line of ``--diff``)."""
+
+    step_id: str
+    component: str
+    target: str
+    outcome: Outcome  # created / changed / unchanged / skipped
+    lines: tuple[str, ...] = ()
+    exists: bool = False
+    adopted: bool = False
+
+    def describe(self) -> str:
+        verb = {"created": "would be created", "changed": "would change", "unchanged": "unchanged",
+                "skipped": "not checked"}[self.outcome]
+        head = f"{self.target}: {verb}"
+        if self.adopted:
+            head += " (made outside o11yctl; adopted from now on)"
+        return head + "".join(f"\n    {line}" for line in self.lines)
+
+    def as_result(self) -> StepResult:
+        detail = "; ".join(self.lines) if self.lines else ""
+        prefix = {"created": "would create", "changed": "would change", "unchanged": "unchanged",
+                  "skipped": "not checked"}[self.outcome]
+        if self.adopted:
+            prefix += " (adopt)"
+        return StepResult(f"{self.step_id}: {self.target}", self.component, self.outcome,
+                          f"{prefix}{': ' + detail if detail else ''}")
+
+
+@dataclass
+class ReleaseState:
+    """A release as found, and as o11yctl wants it."""
+
+    name: str
+    want_chart: str
+    want_values: dict[str, Any]
+    current: Any = None  # executors.helm.Release or None
+    current_values: dict[str, Any] | None = None
+
+    def lines(self) -> list[str]:
+        from o11yctl.executors.kube import describe_changes
+
+        if self.current is None:
+            return [f"install chart {self.want_chart}"]
+        out: list[str] = []
+        if self.current.pending:
+            out.append(f"release is {self.current.status} (revision {self.current.revision}): "
+                       "an interrupted helm run; --recover rolls it back first (or removes it if it never deployed)")
+        elif self.current.status != "deployed":
+            out.append(f"release is {self.current.status} (revision {self.current.revision}); upgrade again")
+        if self.current.chart != self.want_chart:
+            out.append(f"chart {self.current.chart} -> {self.want_chart}")
+        if self.current_values is not None and _normal(self.current_values) != _normal(self.want_values):
+            out += [f"values.{c}" for c in describe_changes(_normal(self.current_values), _normal(self.want_values))]
+        return out
+
+
+@dataclass
+class DeployOptions:
+    """How the cluster side behaves (the install flags that concern it)."""
+
+    recover: bool = False
+    wait_timeout: float | None = None  # default: the config's charts.timeout
+    poll_interval: float = 2.0
+    bind_timeout: float = BIND_TIMEOUT
+
+
+@dataclass
+class Deployer:
+    """Carries out apply, helm and wait steps against one cluster."""
+
+    plan: Plan
+    kube: Any  # executors.kube.Kube
+    helm: Any | None  # executors.helm.Helm
+    files: Mapping[str, str]
+    options: DeployOptions = field(default_factory=DeployOptions)
+    sleep: Callable[[float], None] = time.sleep
+    _values_dir: Path | None = None
+
+    # --- values files ----------------------------------------------------------------------------
+
+    def values_dir(self) -> Path:
+        """A private directory (0700) holding the rendered values files (0600); see :meth:`cleanup`."""
+        if self._values_dir is None:
+            self._values_dir = Path(tempfile.mkdtemp(prefix="o11yctl-values-"))
+            os.chmod(self._values_dir, 0o700)
+            for step in self.plan.steps:
+                if step.helm is not None:
+                    target = self._values_dir / step.helm.values_file
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        fh.write(self.files[step.helm.values_file])
+        return self._values_dir
+
+    def cleanup(self) -> None:
+        """Remove the values files."""
+        if self._values_dir is not None:
+            shutil.rmtree(self._values_dir, ignore_errors=True)
+            self._values_dir = None
+
+    # --- reading: what would change ------------------------------------------------------------
+
+    def manifests(self, step: Step) -> list[dict[str, Any]]:
+        """The documents of a step's manifest file."""
+        assert step.manifest is not None
+        return [dict(d) for d in yaml.safe_load_all(self.files[step.manifest]) if d]
+
+    def release_state(self, release: HelmRelease) -> ReleaseState:
+        """Read one release and what o11yctl wants it to be."""
+        assert self.helm is not None
+        from o11yctl.executors.helm import chart_meta
+
+        if release.local:
+            meta = chart_meta(release.chart)
+            want_chart = f"{meta.name}-{meta.version}"
+        else:
+            want_chart = f"{release.chart}-{release.version}"
+        want_values = yaml.safe_load(self.files[release.values_file]) or {}
+        current = self.helm.list_releases(release.namespace).get(release.release)
+        state = ReleaseState(release.release, want_chart, want_values, current)
+        if current is not None:
+            state.current_values = self.helm.get_values(release.release, release.namespace)
+        return state
+
+    def diff(self) -> list[Change]:
+        """What every apply and helm step would do, read from the cluster without changing it."""
+        from o11yctl.executors.kube import ObjectRef
+
+        changes: list[Change] = []
+        namespace_exists: bool | None = None
+        for step in self.plan.steps:
+            if step.kind == "apply":
+                for doc in self.manifests(step):
+                    ref = ObjectRef.of(doc)
+                    if ref.namespace and namespace_exists is None:
+                        namespace_exists = self.kube.get("v1", "Namespace", ref.namespace) is not None
+                    if ref.namespace and not namespace_exists:
+                        changes.append(Change(step.id, step.component, str(ref), "created"))
+                        continue
+                    current = self.kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+                    if current is None:
+                        changes.append(Change(step.id, step.component, str(ref), "created"))
+                        continue
+                    d = self.kube.diff(self._with_live_claim(doc, current), current=current)
+                    changes.append(Change(step.id, step.component, str(ref), d.outcome, d.changes, True,
+                                          d.adopted and d.outcome == "changed"))
+            elif step.kind == "helm" and step.helm is not None:
+                state = self.release_state(step.helm)
+                lines = state.lines()
+                if state.current is None:
+                    outcome: Outcome = "created"
+                else:
+                    outcome = "changed" if lines else "unchanged"
+                changes.append(Change(step.id, step.component, f"helm release {step.helm.namespace}/{state.name}",
+                                      outcome, tuple(lines), state.current is not None))
+            else:
+                what = "storage directories (checked over SSH when install runs)" if step.kind == "ssh" else \
+                    "readiness (checked when install runs)"
+                changes.append(Change(step.id, step.component, what, "skipped"))
+        return changes
+
+    # --- the handlers --------------------------------------------------------------------------
+
+    def apply_step(self, step: Step) -> StepResult:
+        """Server-side apply every object of the step's manifest; clear stale claims of our PVs first."""
+        from o11yctl.executors.kube import ObjectRef
+
+        outcomes: list[str] = []
+        notes: list[str] = []
+        claims: list[tuple[str, str, str]] = []
+        for doc in self.manifests(step):
+            ref = ObjectRef.of(doc)
+            if ref.kind == "PersistentVolume":
+                live = self.kube.get("v1", "PersistentVolume", ref.name)
+                if live is not None:
+                    note = self._release_stale_claim(doc, live)
+                    if note:
+                        notes.append(note)
+                        live = self.kube.get("v1", "PersistentVolume", ref.name)
+                    doc = self._with_live_claim(doc, live or {})
+            result = self.kube.apply_manifest(doc)
+            outcomes.append(result.outcome)
+            notes.append(f"{ref} {result.outcome}")
+            if ref.kind == "PersistentVolumeClaim":
+                claims.append((ref.namespace or "", ref.name, str((doc.get("spec") or {}).get("volumeName", ""))))
+        for namespace, name, volume in claims:
+            self._wait_bound(namespace, name, volume)
+        if all(o == "unchanged" for o in outcomes) and len(notes) == len(outcomes):
+            return StepResult(step.id, step.component, "unchanged", "; ".join(notes))
+        outcome: Outcome = "created" if all(o == "created" for o in outcomes) else "changed"
+        return StepResult(step.id, step.component, outcome, "; ".join(notes))
+
+    def helm_step(self, step: Step) -> StepResult:
+        """Install or upgrade one release, unless it already has this chart version and these values."""
+        assert step.helm is not None and self.helm is not None
+        release = step.helm
+        state = self.release_state(release)
+        recovered = ""
+        if state.current is not None and state.current.pending:
+            if not self.options.recover:
+                raise HelmError(
+                    f"release {release.namespace}/{release.release} is {state.current.status}: an earlier helm run "
+                    "was interrupted", hint="re-run with --recover to roll it back first")
+            recovered = self.recover(release)
+            state = self.release_state(release)
+        if state.current is not None and not state.lines():
+            return StepResult(step.id, step.component, "unchanged",
+                              f"{recovered}release {release.release} already at chart {state.want_chart} with the "
+                              f"same values (revision {state.current.revision})")
+        argv = release.argv(str(self.values_dir()))
+        result = self.helm.upgrade_install(argv, timeout=_seconds(release.timeout))
+        revision = re.search(r"^REVISION:\s*(\d+)", result.stdout, re.MULTILINE)
+        rev = f" (revision {revision.group(1)})" if revision else ""
+        if state.current is None:
+            return StepResult(step.id, step.component, "created",
+                              f"{recovered}installed chart {state.want_chart}{rev}")
+        why = "; ".join(state.lines()[:3])
+        return StepResult(step.id, step.component, "changed", f"{recovered}upgraded{rev}: {why}")
+
+    def recover(self, release: HelmRelease) -> str:
+        """Roll a pending release back to its last good revision, or remove it if it never deployed."""
+        assert self.helm is not None
+        history = self.helm.history(release.release, release.namespace)
+        current = history[-1].revision if history else 0
+        good = [h for h in history if h.status in ("deployed", "superseded") and h.revision < current]
+        if good:
+            target = good[-1].revision
+            self.helm.rollback(release.release, release.namespace, target, timeout=release.timeout)
+            return f"rolled back the interrupted revision {current} to {target}; "
+        self.helm.uninstall(release.release, release.namespace, timeout=release.timeout)
+        return f"removed the never-deployed release (revision {current}); "
+
+    def wait_step(self, step: Step) -> StepResult:
+        """Every pod in the namespace Running and Ready, then Loki and Tempo answer /ready, within a deadline."""
+        from o11yctl.config import parse_duration
+
+        cfg = self.plan.config
+        ns = cfg.cluster.namespace
+        timeout = self.options.wait_timeout or float(parse_duration(cfg.charts.timeout))
+        deadline = time.monotonic() + timeout
+        pods = self._wait_pods(ns, deadline, timeout)
+        answered = []
+        selected = set(self.plan.selected)
+        for component, port in (("loki", LOKI_PORT), ("tempo", TEMPO_PORT)):
+            if component in selected:
+                self._wait_ready_endpoint(ns, RELEASES[component], port, deadline, timeout)
+                answered.append(f"{component} /ready")
+        detail = f"all {pods} pod(s) in {ns} Running and Ready"
+        if answered:
+            detail += f"; {', '.join(answered)} answered"
+        return StepResult(step.id, step.component, "unchanged", detail)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _release_stale_claim(self, doc: Mapping[str, Any], live: Mapping[str, Any]) -> str | None:
+        """Clear the claim of our Released PV when its claim is gone, so the new PVC binds to the same data."""
+        phase = (live.get("status") or {}).get("phase")
+        live_ref = (live.get("spec") or {}).get("claimRef") or {}
+        want_ref = (doc.get("spec") or {}).get("claimRef") or {}
+        if phase != "Released" or not live_ref.get("uid"):
+            return None
+        if (live_ref.get("namespace"), live_ref.get("name")) != (want_ref.get("namespace"), want_ref.get("name")):
+            return None
+        claim = self.kube.get("v1", "PersistentVolumeClaim", live_ref["name"], live_ref["namespace"])
+        if claim is not None and (claim.get("metadata") or {}).get("uid") == live_ref["uid"]:
+            return None
+        name = (live.get("metadata") or {}).get("name")
+        self.kube.merge_patch("v1", "PersistentVolume", str(name), None,
+                              {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}})
+        return f"PersistentVolume {name} was Released with a stale claim: cleared it, so the claim binds to the " \
+               "same data again"
+
+    @staticmethod
+    def _with_live_claim(doc: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+        """Leave out claimRef once the PV is Bound to the claim we want.
+
+        claimRef is an atomic struct for server-side apply, and binding hands it to the
+        volume controller (which adds the claim's uid). Applying ours again would undo
+        the binding; leaving it out keeps it, and changes nothing.
+        """
+        out = copy.deepcopy(dict(doc))
+        if out.get("kind") != "PersistentVolume":
+            return out
+        live_ref = (live.get("spec") or {}).get("claimRef") or {}
+        want_ref = (out.get("spec") or {}).get("claimRef") or {}
+        if live_ref.get("uid") and (live.get("status") or {}).get("phase") == "Bound" and all(
+                live_ref.get(k) == v for k, v in want_ref.items()):
+            out["spec"].pop("claimRef", None)
+        return out
+
+    def _wait_bound(self, namespace: str, name: str, volume: str) -> None:
+        deadline = time.monotonic() + self.options.bind_timeout
+        while True:
+            pvc = self.kube.get("v1", "PersistentVolumeClaim", name, namespace) or {}
+            phase = (pvc.get("status") or {}).get("phase")
+            if phase == "Bound":
+                return
+            if time.monotonic() >= deadline:
+                pv = self.kube.get("v1", "PersistentVolume", volume) if volume else None
+                pv_phase = ((pv or {}).get("status") or {}).get("phase", "missing")
+                raise KubeError(
+                    f"PersistentVolumeClaim {namespace}/{name} is {phase or 'missing'}, not Bound to {volume} "
+                    f"(the PV is {pv_phase}) after {self.options.bind_timeout:g}s",
+                    hint=f"kubectl describe pvc -n {namespace} {name}; kubectl describe pv {volume} "
+                         "(storageClassName, size and claimRef must match)")
+            self.sleep(min(self.options.poll_interval, 1.0))
+
+    def _wait_pods(self, ns: str, deadline: float, timeout: float) -> int:
+        while True:
+            pods = self.kube.list("v1", "Pod", ns)
+            waiting = [p for p in pods if not _pod_ok(p)]
+            if pods and not waiting:
+                return len(pods)
+            if time.monotonic() >= deadline:
+                if not pods:
+                    raise KubeError(f"no pods in namespace {ns} after {timeout:g}s",
+                                    hint=f"see what the releases did: helm list -n {ns}; kubectl get events -n {ns}")
+                first = waiting[0]["metadata"]["name"]
+                raise KubeError(
+                    f"{len(waiting)} of {len(pods)} pods in {ns} not Ready after {timeout:g}s: "
+                    + ", ".join(_pod_text(p) for p in waiting[:5]),
+                    hint=f"kubectl describe pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50; "
+                         "then `o11yctl status`")
+            self.sleep(self.options.poll_interval)
+
+    def _wait_ready_endpoint(self, ns: str, service: str, port: int, deadline: float, timeout: float) -> None:
+        last = ""
+        while True:
+            try:
+                status, body = self.kube.proxy_request(ns, service, port, "GET", "/ready", timeout=10)
+                text = body.decode("utf-8", "replace").strip()
+                if status == 200 and text.startswith("ready"):
+                    return
+                last = f"HTTP {status}: {text[:120]}"
+            except KubeError as exc:
+                last = exc.message
+            if time.monotonic() >= deadline:
+                raise KubeError(f"{service} did not answer /ready within {timeout:g}s (last answer: {last})",
+                                hint=f"kubectl logs -n {ns} -l app.kubernetes.io/name={service} --tail=50")
+            self.sleep(self.options.poll_interval)
+
+
+def _pod_ok(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") == "Succeeded":
+        return True
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return status.get("phase") == "Running" and ready
+
+
+def _pod_text(pod: Mapping[str, Any]) -> str:
+    status = pod.get("status") or {}
+    reasons = [((c.get("state") or {}).get("waiting") or {}).get("reason") for c in status.get("containerStatuses")
+               or []]
+    reason = next((r for r in reasons if r), None)
+    return f"{pod['metadata']['name']} ({status.get('phase', 'Unknown')}{', ' + reason if reason else ''})"
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _seconds(duration: str) -> float:
+    from o11yctl.config import parse_duration
+
+    try:
+        return float(parse_duration(duration))
+    except ValueError:
+        return 600.0
+
+
+def change_lines(changes: Sequence[Change]) -> list[str]:
+    """The confirmation text: one entry per existing object or release that would change."""
+    return [c.describe() for c in changes if c.exists and c.outcome == "changed"]

@@ -1,0 +1,501 @@
+"""The Kubernetes API, through the official Python client.
+
+This is the only module that imports ``kubernetes``, and it does so inside
+:func:`connect`, so importing this module costs nothing. Objects travel as plain
+dicts (the API's own JSON), never as the client's generated models: what the
+code compares is exactly what the server sent.
+
+What the client is used for: reading the kubeconfig (file, context, credentials,
+TLS) and sending requests. Every request goes through :meth:`Kube.request`,
+which builds the REST path by hand, so core objects, custom resources (the
+Gateway API's HTTPRoute) and the service proxy all take the same road, and every
+failure becomes a :class:`~o11yctl.errors.KubeError` that names the object and
+says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from o11yctl.errors import EXIT_UNREACHABLE, KubeError, PreflightError
+
+#: The field manager o11yctl's server-side applies are recorded under.
+FIELD_MANAGER = "o11yctl"
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+#: Kinds o11yctl reads or writes: (apiVersion, kind) -> (plural, namespaced). Others are found by discovery.
+KNOWN_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Node"): ("nodes", False),
+    ("v1", "PersistentVolume"): ("persistentvolumes", False),
+    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "Service"): ("services", True),
+    ("v1", "Secret"): ("secrets", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "Event"): ("events", True),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
+    ("gateway.networking.k8s.io/v1", "Gateway"): ("gateways", True),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): ("httproutes", True),
+}
+
+#: Metadata the server owns; left out when comparing what an object is.
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Which object: apiVersion, kind, name and (for namespaced kinds) namespace."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        """The reference of a manifest or an object the API returned."""
+        meta = obj.get("metadata") or {}
+        return cls(str(obj.get("apiVersion", "")), str(obj.get("kind", "")), str(meta.get("name", "")),
+                   meta.get("namespace"))
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One raw answer: status code, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one server-side apply did to one object."""
+
+    ref: ObjectRef
+    outcome: str  # "created", "changed" or "unchanged"
+    obj: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDiff:
+    """What applying one manifest would do, read without changing anything."""
+
+    ref: ObjectRef
+    outcome: str  # "created", "changed" or "unchanged"
+    changes: tuple[str, ...] = ()
+    adopted: bool = False  # exists, but o11yctl has never applied it
+
+    def describe(self) -> str:
+        if self.outcome == "created":
+            return f"{self.ref}: would be created"
+        if self.outcome == "unchanged":
+            return f"{self.ref}: unchanged" + (" (would be adopted: managed by o11yctl from now on)"
+                                               if self.adopted else "")
+        head = f"{self.ref}: would change" + (" (made outside o11yctl; would be adopted)" if self.adopted else "")
+        return head + "".join(f"\n    {c}" for c in self.changes)
+
+
+def default_kubeconfig(explicit: str | os.PathLike[str] | None) -> str:
+    """The kubeconfig to read: ``--kubeconfig``, else ``$KUBECONFIG`` (may list several), else ~/.kube/config."""
+    if explicit:
+        return os.path.expanduser(str(explicit))
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return env
+    return os.path.expanduser("~/.kube/config")
+
+
+def connect(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None, *,
+            timeout: float = 30.0) -> Kube:
+    """Load a kubeconfig and return a client for its cluster (no request is sent yet).
+
+    Args:
+        kubeconfig: the file (``--kubeconfig``); default ``$KUBECONFIG``, else ~/.kube/config.
+        context: the context (``--context``); default the file's current-context.
+        timeout: seconds one request may take.
+
+    Raises:
+        PreflightError: the file is missing, unreadable, or has no such context.
+    """
+    from kubernetes import config as kube_config
+
+    path = default_kubeconfig(kubeconfig)
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(Path(p).is_file() for p in files):
+        raise PreflightError(
+            f"no kubeconfig at {path}",
+            hint="pass --kubeconfig FILE (or set KUBECONFIG); on the K3s server it is /etc/rancher/k3s/k3s.yaml",
+        )
+    try:
+        contexts, active = kube_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+        names = [c.get("name") for c in contexts or []]
+        if context is not None and context not in names:
+            raise PreflightError(
+                f"kubeconfig {path} has no context {context!r}",
+                hint=f"contexts in it: {', '.join(str(n) for n in names) or 'none'}",
+            )
+        client = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, persist_config=False)
+    except PreflightError:
+        raise
+    except kube_config.ConfigException as exc:
+        raise PreflightError(f"cannot use kubeconfig {path}: {exc}",
+                             hint="check the file, or pick a context with --context") from exc
+    except (OSError, ValueError) as exc:  # yaml and file errors surface as these
+        raise PreflightError(f"cannot read kubeconfig {path}: {exc}", hint="check the file") from exc
+    name = context or (active or {}).get("name") or "?"
+    return Kube(client, context=str(name), timeout=timeout)
+
+
+class Kube:
+    """A connection to one cluster: typed helpers over raw REST requests."""
+
+    def __init__(self, api_client: Any, *, context: str = "", timeout: float = 30.0) -> None:
+        self._client = api_client
+        self.context = context
+        self.server = str(api_client.configuration.host)
+        self.timeout = timeout
+        self._plurals: dict[tuple[str, str], tuple[str, bool]] = dict(KNOWN_KINDS)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the one road every request takes -----------------------------------------------------
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+                body: Any = None, content_type: str = "application/json", timeout: float | None = None,
+                what: str | None = None) -> Response:
+        """Send one request to the API server and return its raw answer (any status).
+
+        Args:
+            method: GET, POST, PUT, PATCH or DELETE.
+            path: the path below the server URL, already escaped, e.g. ``/api/v1/nodes``.
+            query: query parameters.
+            body: a dict or list (sent as JSON), or str/bytes sent as they are.
+            content_type: the body's media type (apply patches use ``application/apply-patch+yaml``).
+            timeout: seconds for this request (default: the connection's timeout).
+            what: what is being done, for the error message.
+
+        Raises:
+            KubeError: the server could not be reached or did not answer in time (exit 3).
+        """
+        import urllib3
+
+        url = self.server + path
+        if query:
+            url += "?" + urlencode(list(query.items()) if isinstance(query, Mapping) else list(query))
+        headers: dict[str, str] = {"Accept": "application/json", **self._client.default_headers}
+        if body is not None:
+            headers["Content-Type"] = content_type
+            if isinstance(body, dict | list):
+                body = json.dumps(body)
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+        self._client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+        seconds = timeout or self.timeout
+        try:
+            # The client's own REST layer re-serializes bodies by media type; the pool it built (TLS,
+            # client certificates, proxy) sends exactly these bytes.
+            raw = self._client.rest_client.pool_manager.request(
+                method, url, body=body, headers=headers, preload_content=True, retries=False,
+                timeout=urllib3.Timeout(connect=min(seconds, 10.0), read=seconds))
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            hint = f"is the cluster up? check the kubeconfig's server address and context ({self.context})"
+            if isinstance(exc, urllib3.exceptions.SSLError):
+                hint = "check the kubeconfig's certificate-authority-data and server address"
+            raise KubeError(
+                f"cannot reach the Kubernetes API at {self.server}{' (' + what + ')' if what else ''}: {reason}",
+                hint=hint, exit_code=EXIT_UNREACHABLE,
+            ) from exc
+        data = raw.data
+        return Response(int(raw.status), dict(raw.headers or {}), bytes(data or b""))
+
+    def _json(self, method: str, path: str, *, what: str, ok: Iterable[int] = (200, 201), **kwargs: Any) -> Any:
+        resp = self.request(method, path, what=what, **kwargs)
+        if resp.status not in set(ok):
+            raise api_error(resp, what)
+        return resp.json()
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> tuple[str, bool]:
+        """(plural, namespaced) for a kind, from the table of known kinds or from discovery."""
+        key = (api_version, kind)
+        if key not in self._plurals:
+            listing = self.discover(api_version)
+            if listing is None:
+                raise KubeError(f"the cluster does not serve {api_version}",
+                                hint=f"is the API group of {kind} installed (its CRDs)?")
+            for res in listing.get("resources", []):
+                if res.get("kind") == kind and "/" not in res.get("name", ""):
+                    self._plurals[key] = (res["name"], bool(res.get("namespaced")))
+                    break
+            else:
+                raise KubeError(f"the cluster does not serve {kind} in {api_version}",
+                                hint="is the CRD installed?")
+        return self._plurals[key]
+
+    def path(self, api_version: str, kind: str, name: str | None = None, namespace: str | None = None) -> str:
+        """The REST path of one object, or of a collection when ``name`` is None."""
+        plural, namespaced = self.resource(api_version, kind)
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        if namespaced:
+            if not namespace:
+                raise KubeError(f"{kind} {name or ''} needs a namespace", hint="this is a bug in o11yctl's manifests")
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        """The API server's gitVersion, e.g. ``v1.31.4+k3s1``.
+
+        Raises:
+            KubeError: the API does not answer, or refuses the credentials.
+        """
+        doc = self._json("GET", "/version", what="GET /version")
+        return str(doc.get("gitVersion", "unknown"))
+
+    def discover(self, group_version: str) -> dict[str, Any] | None:
+        """The APIResourceList of a group/version, or None when the cluster does not serve it."""
+        path = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
+        resp = self.request("GET", path, what=f"discovery of {group_version}")
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise api_error(resp, f"discovery of {group_version}")
+        doc = resp.json()
+        return doc if isinstance(doc, dict) else None
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """One object, or None when it does not exist."""
+        ref = ObjectRef(api_version, kind, name, namespace)
+        resp = self.request("GET", self.path(api_version, kind, name, namespace), what=f"read {ref}")
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise api_error(resp, f"read {ref}")
+        return dict(resp.json())
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, *,
+             label_selector: str | None = None, field_selector: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind (in a namespace, for namespaced kinds), optionally filtered."""
+        query: dict[str, str] = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        what = f"list {kind}" + (f" in namespace {namespace}" if namespace else "")
+        doc = self._json("GET", self.path(api_version, kind, None, namespace), what=what, query=query)
+        return [dict(i) for i in doc.get("items") or []]
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def apply(self, manifest: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
+        """Server-side apply one manifest (field manager ``o11yctl``) and return the object.
+
+        Args:
+            manifest: the object as o11yctl wants it (apiVersion, kind, metadata, spec...).
+            dry_run: ask the server what the object would become, changing nothing.
+            force: take over fields another manager set (how objects made by hand are adopted).
+
+        Raises:
+            KubeError: the server refused the object (the message says why: invalid, conflict...).
+        """
+        ref = ObjectRef.of(manifest)
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true" if force else "false")]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        path = self.path(ref.api_version, ref.kind, ref.name, ref.namespace)
+        return dict(self._json("PATCH", path, what=f"apply {ref}", query=query,
+                               body=json.dumps(manifest), content_type=APPLY_PATCH))
+
+    def apply_manifest(self, manifest: Mapping[str, Any]) -> ApplyResult:
+        """Apply one manifest and say whether that created, changed or left the object alone."""
+        ref = ObjectRef.of(manifest)
+        before = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+        after = self.apply(manifest)
+        if before is None:
+            outcome = "created"
+        elif _rv(before) == _rv(after):
+            outcome = "unchanged"
+        else:
+            outcome = "changed"
+        return ApplyResult(ref, outcome, after)
+
+    def diff(self, manifest: Mapping[str, Any], *, current: Mapping[str, Any] | None = None,
+             exists: bool | None = None) -> ObjectDiff:
+        """What :meth:`apply_manifest` would do to one object, read by a server-side dry run.
+
+        Args:
+            manifest: the object as o11yctl wants it.
+            current: the live object, if already read.
+            exists: pass False when the object is known not to exist (skips the read).
+        """
+        ref = ObjectRef.of(manifest)
+        if current is None and exists is not False:
+            current = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+        if current is None:
+            return ObjectDiff(ref, "created")
+        adopted = not any(m.get("manager") == FIELD_MANAGER for m in (current.get("metadata") or {}).get(
+            "managedFields") or [])
+        desired = self.apply(manifest, dry_run=True)
+        changes = tuple(describe_changes(comparable(current), comparable(desired)))
+        return ObjectDiff(ref, "changed" if changes else "unchanged", changes, adopted)
+
+    def merge_patch(self, api_version: str, kind: str, name: str, namespace: str | None,
+                    patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) on one object; ``None`` values remove fields."""
+        ref = ObjectRef(api_version, kind, name, namespace)
+        return dict(self._json("PATCH", self.path(api_version, kind, name, namespace), what=f"patch {ref}",
+                               body=dict(patch), content_type=MERGE_PATCH,
+                               query={"fieldManager": FIELD_MANAGER}))
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete one object (background propagation). Returns False when it was already gone."""
+        ref = ObjectRef(api_version, kind, name, namespace)
+        resp = self.request("DELETE", self.path(api_version, kind, name, namespace), what=f"delete {ref}",
+                            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+        if resp.status == 404:
+            return False
+        if resp.status not in (200, 202):
+            raise api_error(resp, f"delete {ref}")
+        return True
+
+    # --- the service proxy ---------------------------------------------------------------------
+
+    def proxy_request(self, namespace: str, service: str, port: int | str, method: str = "GET", path: str = "/",
+                      query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+                      body: bytes | str | None = None, timeout: float | None = None,
+                      content_type: str = "application/json") -> tuple[int, bytes]:
+        """One HTTP request to a Service through the API server's service proxy.
+
+        The path is ``/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/<path>``, as
+        ``kubectl get --raw`` would use: no port-forward, no route to the pod network needed.
+
+        Args:
+            namespace: the Service's namespace.
+            service: the Service's name.
+            port: its port number or name.
+            method: the HTTP method.
+            path: the path at the service, e.g. ``/ready``.
+            query: query parameters.
+            body: the request body.
+            timeout: seconds for this request.
+            content_type: the body's media type.
+
+        Returns:
+            (status, body bytes) as the service (or the proxy, e.g. 503 "no endpoints") answered.
+
+        Raises:
+            KubeError: the API server could not be reached.
+        """
+        target = f"/api/v1/namespaces/{quote(namespace, safe='')}/services/{quote(service, safe='')}:{port}/proxy"
+        target += "/" + path.lstrip("/")
+        resp = self.request(method, target, query=query, body=body, content_type=content_type, timeout=timeout,
+                            what=f"{method} {path} on service {namespace}/{service}:{port}")
+        return resp.status, resp.body
+
+
+def api_error(resp: Response, what: str) -> KubeError:
+    """A KubeError for a refused request: the server's own message and what to do next."""
+    message = ""
+    reason = ""
+    try:
+        doc = resp.json()
+        if isinstance(doc, dict):
+            message = str(doc.get("message") or "")
+            reason = str(doc.get("reason") or "")
+    except ValueError:
+        message = resp.body.decode("utf-8", "replace")[:300]
+    text = f"{what}: {message or reason or 'HTTP ' + str(resp.status)} (HTTP {resp.status})"
+    exit_code = None
+    if resp.status in (401, 403):
+        hint = ("the kubeconfig's user is not allowed to do this; use a cluster-admin context "
+                "(on K3s: /etc/rancher/k3s/k3s.yaml)")
+        exit_code = EXIT_UNREACHABLE
+    elif resp.status == 404:
+        hint = "it does not exist (yet); check the names in the config"
+    elif resp.status == 409:
+        hint = "another client changed it at the same time, or a field is owned by another manager; re-run"
+    elif resp.status == 422:
+        hint = ("the cluster refused the object as written; some fields (a PV's path, a PVC's class) cannot "
+                "change after creation: delete the object first or put the old value back in the config")
+    elif resp.status >= 500:
+        hint = "the API server failed; check its health (kubectl get --raw /readyz) and re-run"
+    else:
+        hint = None
+    return KubeError(text, hint=hint, exit_code=exit_code)
+
+
+def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """An object without status and server-owned metadata: what a manifest can set."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _VOLATILE_METADATA}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k != "kubectl.kubernetes.io/last-applied-configuration"}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out
+
+
+def describe_changes(old: Any, new: Any, path: str = "", *, limit: int = 12) -> list[str]:
+    """Dotted paths where two JSON values differ, each as ``path: old -> new`` (at most ``limit``)."""
+    out: list[str] = []
+    _walk(old, new, path, out)
+    if len(out) > limit:
+        out = [*out[:limit], f"... and {len(out) - limit} more"]
+    return out
+
+
+def _walk(old: Any, new: Any, path: str, out: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub}: (none) -> {_short(new[key])}")
+            elif key not in new:
+                out.append(f"{sub}: {_short(old[key])} -> (removed)")
+            else:
+                _walk(old[key], new[key], sub, out)
+        return
+    if old != new:
+        out.append(f"{path or '(value)'}: {_short(old)} -> {_short(new)}")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rv(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))

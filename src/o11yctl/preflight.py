@@ -1,0 +1,313 @@
+"""Preflight: before anything changes, check what the selected steps need.
+
+Gathering facts is I/O (:func:`gather`); judging them is pure (the ``judge_*``
+functions), so each rule is unit-testable from plain dicts. Every problem is one
+line with the command that fixes it; :func:`raise_problems` turns them into one
+:class:`~o11yctl.errors.PreflightError` (exit 3). Nothing here changes the cluster.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from o11yctl.config import Config
+from o11yctl.errors import PreflightError
+from o11yctl.plan import Plan
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_VERSION = f"{GATEWAY_GROUP}/v1"
+ROUTE_PROTOCOLS = ("HTTP", "HTTPS")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One preflight failure: what is wrong, and what to do."""
+
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFix:
+    """Labels and taints a node lacks, and the kubectl commands that add them."""
+
+    node: str
+    labels: Mapping[str, str]
+    taints: tuple[Mapping[str, str], ...]
+
+    def commands(self) -> list[str]:
+        out = []
+        if self.labels:
+            out.append(shlex.join(["kubectl", "label", "node", self.node,
+                                   *[f"{k}={v}" for k, v in self.labels.items()], "--overwrite"]))
+        for t in self.taints:
+            spec = f"{t['key']}={t['value']}:{t['effect']}" if t.get("value") else f"{t['key']}:{t['effect']}"
+            out.append(shlex.join(["kubectl", "taint", "node", self.node, spec, "--overwrite"]))
+        return out
+
+
+@dataclass
+class Facts:
+    """What preflight learned; later stages reuse it instead of asking again."""
+
+    server_version: str | None = None
+    helm_version: str | None = None
+    node_fixes: list[NodeFix] = field(default_factory=list)
+    pending: dict[str, Any] = field(default_factory=dict)  # release name -> helm Release
+
+
+# --- judging (pure) ---------------------------------------------------------------------------
+
+
+def judge_nodes(cfg: Config, nodes: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Every configured node must exist in the cluster."""
+    present = [str((n.get("metadata") or {}).get("name")) for n in nodes]
+    problems = []
+    for node in cfg.nodes:
+        if node.name not in present:
+            problems.append(Problem(
+                f"node {node.name} (nodes[].name in the config) is not in the cluster; it has: "
+                f"{', '.join(present) or 'no nodes'}",
+                "set nodes[].name to the names `kubectl get nodes` shows",
+            ))
+    return problems
+
+
+def node_fix(cfg: Config, node: Mapping[str, Any] | None) -> NodeFix | None:
+    """What the storage node lacks of the label and taint Loki's and Tempo's values expect."""
+    want = cfg.storage_node
+    if node is None:
+        return None
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    taints = (node.get("spec") or {}).get("taints") or []
+    missing_labels = {k: v for k, v in want.labels.items() if labels.get(k) != v}
+    missing_taints = tuple(
+        t.as_toleration() for t in want.taints
+        if not any(x.get("key") == t.key and (x.get("value") or "") == t.value and x.get("effect") == t.effect
+                   for x in taints)
+    )
+    if not missing_labels and not missing_taints:
+        return None
+    return NodeFix(want.name, missing_labels, tuple({"key": t["key"], "value": t["value"], "effect": t["effect"]}
+                                                    for t in missing_taints))
+
+
+def judge_node_fix(fix: NodeFix | None, *, label_nodes: bool) -> list[Problem]:
+    """A missing label or taint is a problem unless --label-nodes will add it."""
+    if fix is None or label_nodes:
+        return []
+    what = [f"label {k}={v}" for k, v in fix.labels.items()]
+    what += [f"taint {t['key']}={t['value']}:{t['effect']}" for t in fix.taints]
+    return [Problem(
+        f"storage node {fix.node} lacks the {' and '.join(what)} that Loki's and Tempo's values expect",
+        "run: " + " && ".join(fix.commands()) + "   (or re-run install with --label-nodes)",
+    )]
+
+
+def listener_admits(listener: Mapping[str, Any], gateway_namespace: str, route_namespace: str,
+                    namespace_labels: Mapping[str, str]) -> str | None:
+    """None when a Gateway listener admits HTTPRoutes from ``route_namespace``, else why not."""
+    protocol = listener.get("protocol", "")
+    if protocol not in ROUTE_PROTOCOLS:
+        return f"listener {listener.get('name')} speaks {protocol}, not HTTP"
+    allowed = listener.get("allowedRoutes") or {}
+    kinds = allowed.get("kinds")
+    if kinds and not any(k.get("kind") == "HTTPRoute" and k.get("group", GATEWAY_GROUP) == GATEWAY_GROUP
+                         for k in kinds):
+        return f"listener {listener.get('name')} admits only {', '.join(k.get('kind', '?') for k in kinds)}"
+    namespaces = allowed.get("namespaces") or {}
+    source = namespaces.get("from", "Same")
+    if source == "All":
+        return None
+    if source == "Same":
+        if gateway_namespace == route_namespace:
+            return None
+        return (f"listener {listener.get('name')} admits routes only from its own namespace {gateway_namespace} "
+                f"(allowedRoutes.namespaces.from: Same)")
+    if source == "Selector":
+        selector = namespaces.get("selector") or {}
+        if _selector_matches(selector, namespace_labels):
+            return None
+        return (f"listener {listener.get('name')} admits routes only from namespaces matching "
+                f"{_selector_text(selector)}; namespace {route_namespace} does not match")
+    return f"listener {listener.get('name')} has allowedRoutes.namespaces.from: {source}"
+
+
+def judge_gateway(cfg: Config, *, has_crds: bool, gateway: Mapping[str, Any] | None,
+                  namespace_labels: Mapping[str, str]) -> list[Problem]:
+    """The Gateway API CRDs and the configured Gateway exist, and a listener admits our HTTPRoute."""
+    gw = cfg.route.gateway
+    ns = cfg.cluster.namespace
+    if not has_crds:
+        return [Problem("the Gateway API CRDs are not installed (no gateway.networking.k8s.io/v1 HTTPRoute)",
+                        "install Envoy Gateway (it brings the CRDs), or leave the route out with --skip route")]
+    if gateway is None:
+        return [Problem(f"Gateway {gw.namespace}/{gw.name} (route.gateway in the config) does not exist",
+                        "list the Gateways with `kubectl get gateways -A` and set route.gateway.name/namespace")]
+    listeners = list((gateway.get("spec") or {}).get("listeners") or [])
+    if gw.listener is not None:
+        chosen = [ls for ls in listeners if ls.get("name") == gw.listener]
+        if not chosen:
+            names = ", ".join(str(ls.get("name")) for ls in listeners) or "none"
+            return [Problem(f"Gateway {gw.namespace}/{gw.name} has no listener {gw.listener!r} (it has: {names})",
+                            "set route.gateway.listener to one of them, or to null for all listeners")]
+        listeners = chosen
+    reasons = [listener_admits(ls, gw.namespace, ns, namespace_labels) for ls in listeners]
+    if any(r is None for r in reasons):
+        return []
+    detail = "; ".join(r for r in reasons if r) or "it has no listeners"
+    return [Problem(
+        f"Gateway {gw.namespace}/{gw.name} would not accept HTTPRoute {ns}/grafana: {detail}",
+        f"let the listener admit namespace {ns}: `kubectl edit gateway -n {gw.namespace} {gw.name}` and set "
+        "allowedRoutes.namespaces.from: All (or a Selector matching the namespace)",
+    )]
+
+
+def judge_pending(releases: Mapping[str, Any], wanted: Sequence[str], *, recover: bool, namespace: str
+                  ) -> list[Problem]:
+    """A release stuck in pending-* (an interrupted helm run) stops the install unless --recover."""
+    problems = []
+    for name in wanted:
+        rel = releases.get(name)
+        if rel is None or not rel.pending or recover:
+            continue
+        problems.append(Problem(
+            f"helm release {namespace}/{name} is {rel.status} (revision {rel.revision}, updated {rel.updated}): "
+            "an earlier helm run was interrupted",
+            f"re-run with --recover to roll it back (or remove a never-deployed one), or by hand: "
+            f"helm history {name} -n {namespace}",
+        ))
+    return problems
+
+
+def judge_local_chart(component: str, path: str, pinned: str, actual_name: str, actual_version: str, *,
+                      allow_mismatch: bool) -> list[Problem]:
+    """A local chart's own version must match the pin (helm ignores --version for local charts)."""
+    if actual_version == pinned or allow_mismatch:
+        return []
+    return [Problem(
+        f"local chart for {component} at {path} is {actual_name} {actual_version}, but the config pins {pinned}",
+        f"point components.{component}.chart.path at chart {pinned}, change the pin, "
+        "or pass --allow-chart-mismatch",
+    )]
+
+
+def raise_problems(problems: Sequence[Problem]) -> None:
+    """Raise one PreflightError for all problems (one line each); do nothing when there are none.
+
+    Raises:
+        PreflightError: there was at least one problem (exit 3).
+    """
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise PreflightError(f"preflight: {problems[0].message}; nothing was changed", hint=problems[0].hint)
+    lines = "\n".join(f"  - {p.message}" for p in problems)
+    hints = "\n".join(f"  - {p.hint}" for p in problems if p.hint)
+    raise PreflightError(f"preflight found {len(problems)} problems; nothing was changed:\n{lines}",
+                         hint="\n" + hints if hints else None)
+
+
+# --- gathering (I/O) --------------------------------------------------------------------------
+
+
+def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool, allow_chart_mismatch: bool,
+           desired_namespace_labels: Mapping[str, str]) -> Facts:
+    """Check everything the plan's steps need, and return what was learned.
+
+    Args:
+        plan: the selected steps.
+        kube: a connected :class:`~o11yctl.executors.kube.Kube`, or None when no step needs the cluster.
+        helm: a :class:`~o11yctl.executors.helm.Helm`, or None when no step runs helm.
+        recover: --recover (pending releases are not a problem).
+        label_nodes: --label-nodes (a missing label/taint is not a problem; it will be added).
+        allow_chart_mismatch: --allow-chart-mismatch.
+        desired_namespace_labels: the labels the namespace manifest gives the namespace.
+
+    Raises:
+        PreflightError: something is missing; the message lists every problem (exit 3).
+    """
+    from o11yctl.errors import HelmError, KubeError
+    from o11yctl.executors.helm import chart_meta
+
+    cfg = plan.config
+    facts = Facts()
+    problems: list[Problem] = []
+    if kube is not None:
+        try:
+            facts.server_version = kube.server_version()
+        except KubeError as exc:
+            raise PreflightError(f"preflight: {exc.message}; nothing was changed", hint=exc.hint) from exc
+    if helm is not None:
+        facts.helm_version = helm.version().describe()
+    try:
+        if kube is not None:
+            nodes = kube.list("v1", "Node")
+            problems += judge_nodes(cfg, nodes)
+            if any(s.id in ("helm.loki", "helm.tempo") for s in plan.steps):
+                storage = next((n for n in nodes if n["metadata"]["name"] == cfg.storage.node), None)
+                fix = node_fix(cfg, storage)
+                if fix is not None:
+                    facts.node_fixes.append(fix)
+                problems += judge_node_fix(fix, label_nodes=label_nodes)
+            if any(s.id == "route" for s in plan.steps):
+                problems += _gather_gateway(plan, kube, desired_namespace_labels)
+        helm_steps = [s for s in plan.steps if s.kind == "helm" and s.helm is not None]
+        for step in helm_steps:
+            assert step.helm is not None
+            if step.helm.local:
+                meta = chart_meta(step.helm.chart)
+                problems += judge_local_chart(step.component, step.helm.chart, step.helm.version, meta.name,
+                                              meta.version, allow_mismatch=allow_chart_mismatch)
+        if helm is not None and helm_steps:
+            releases = helm.list_releases(cfg.cluster.namespace)
+            wanted = [s.helm.release for s in helm_steps if s.helm is not None]
+            facts.pending = {n: r for n, r in releases.items() if n in wanted and r.pending}
+            problems += judge_pending(releases, wanted, recover=recover, namespace=cfg.cluster.namespace)
+    except (KubeError, HelmError) as exc:
+        raise PreflightError(f"preflight: {exc.message}; nothing was changed", hint=exc.hint) from exc
+    raise_problems(problems)
+    return facts
+
+
+def _gather_gateway(plan: Plan, kube: Any, desired_labels: Mapping[str, str]) -> list[Problem]:
+    cfg = plan.config
+    listing = kube.discover(GATEWAY_VERSION)
+    names = {r.get("name") for r in (listing or {}).get("resources", [])}
+    has_crds = {"gateways", "httproutes"} <= names
+    gateway = None
+    labels: dict[str, str] = {}
+    if has_crds:
+        gateway = kube.get(GATEWAY_VERSION, "Gateway", cfg.route.gateway.name, cfg.route.gateway.namespace)
+        live_ns = kube.get("v1", "Namespace", cfg.cluster.namespace)
+        labels = dict(((live_ns or {}).get("metadata") or {}).get("labels") or {})
+        labels.update(desired_labels)
+        labels["kubernetes.io/metadata.name"] = cfg.cluster.namespace
+    return judge_gateway(cfg, has_crds=has_crds, gateway=gateway, namespace_labels=labels)
+
+
+def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _selector_text(selector: Mapping[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    parts += [f"{e.get('key')} {e.get('operator')} {e.get('values') or ''}".strip()
+              for e in selector.get("matchExpressions") or []]
+    return ", ".join(parts) or "{}"

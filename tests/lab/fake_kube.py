@@ -1,0 +1,1007 @@
+"""A fake Kubernetes API server on 127.0.0.1, for code that talks to a cluster.
+
+No control plane can run on this machine (no kubelet, no container runtime, no
+etcd), so tests point the *real* kubernetes Python client (and, for reads, the
+real helm) at this server through a generated kubeconfig. It answers on the
+wire like the API server does: the same REST paths, the same JSON shapes
+(``Status`` objects for errors, ``<Kind>List`` for collections, discovery
+documents), the same status codes (401, 404, 409, 415, 422, 503), and a
+``resourceVersion`` that changes only when an object really changes.
+
+What it implements:
+
+- discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``;
+- core kinds: namespaces, nodes, persistentvolumes (cluster scope); pods,
+  services, secrets, configmaps, events, persistentvolumeclaims (namespaced);
+- custom resources: a ``CustomResourceDefinition`` stored under
+  ``apiextensions.k8s.io/v1`` makes its kind servable (:meth:`FakeKube.install_gateway_api`
+  seeds the Gateway API's CRDs), e.g. ``gateways`` and ``httproutes``;
+- verbs: get, list (``labelSelector``, ``fieldSelector`` on metadata.name,
+  metadata.namespace, status.phase, spec.nodeName), create (POST), replace (PUT,
+  with optimistic concurrency), delete, and PATCH as server-side apply
+  (``application/apply-patch+yaml``: field managers, ``force``, conflicts, removal of
+  fields a manager stops applying, ``dryRun=All``) and JSON merge patch (strategic
+  merge patch is treated as a merge patch: lists are replaced);
+- a little of the controllers: a namespace is ``Active`` and carries
+  ``kubernetes.io/metadata.name``; a PVC that names a PV binds to it when the PV is
+  free (or reserved for that claim) and large enough; deleting a bound PVC leaves
+  its PV ``Released`` with the stale claim, which blocks a new PVC of the same name
+  until the claim's ``uid`` is cleared; deleting a namespace deletes what is in it;
+- a few validations real clusters make (422 Invalid): names, a PVC's spec after
+  creation (only a larger storage request), a PV's volume source and node affinity;
+- the service proxy ``/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/<path>``:
+  404 without the Service, 503 "no endpoints" without a scripted backend, else the
+  scripted answer (:meth:`FakeKube.add_service`).
+
+It speaks HTTPS with a self-signed certificate made at start (the kubeconfig
+carries it as ``certificate-authority-data``) and wants a bearer token, as a K3s
+server does; client-go (inside helm) sends no credentials over plain HTTP.
+
+It fails closed: a path or media type it does not implement is answered 404/415
+*and* recorded in :attr:`FakeKube.unexpected`, which the ``fake_kube`` fixture
+asserts is empty at teardown. Failures are scripted with :meth:`FakeKube.fail`;
+every scripted failure must have happened by teardown too.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import ipaddress
+import itertools
+import json
+import re
+import ssl
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+TOKEN = "fake-token-for-tests"
+GIT_VERSION = "v1.31.4+k3s1"
+
+#: A proxy backend: (method, path, query, body) -> (status, content type, body).
+ProxyHandler = Callable[[str, str, dict[str, list[str]], bytes], tuple[int, str, bytes]]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    singular: str = ""
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "name": self.plural, "singularName": self.singular or self.kind.lower(), "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        }
+
+
+CORE_TYPES = (
+    ResourceType("", "v1", "namespaces", "Namespace", False),
+    ResourceType("", "v1", "nodes", "Node", False),
+    ResourceType("", "v1", "persistentvolumes", "PersistentVolume", False),
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True),
+    ResourceType("", "v1", "pods", "Pod", True),
+    ResourceType("", "v1", "services", "Service", True),
+    ResourceType("", "v1", "secrets", "Secret", True),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True),
+    ResourceType("", "v1", "events", "Event", True),
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False),
+)
+
+
+#: Built-in API groups this fake does not implement: a request there is a gap in the fake, not a 404.
+BUILTIN_GROUPS = frozenset({
+    "apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io",
+    "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "admissionregistration.k8s.io",
+    "certificates.k8s.io", "scheduling.k8s.io", "node.k8s.io", "flowcontrol.apiserver.k8s.io",
+    "apiregistration.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "resource.k8s.io",
+})
+
+
+@dataclass
+class Failure:
+    """A scripted failure: the next ``times`` requests matching method and path get this answer."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    reason: str
+    message: str
+    times: int = 1
+    hits: int = 0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+
+
+def status_doc(status: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``Status`` object, as the API server sends with every error."""
+    doc: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": message, "reason": reason, "code": status}
+    if details:
+        doc["details"] = details
+    return doc
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+class FakeKube:
+    """The server and its in-memory object store. Use :meth:`start`/:meth:`stop` (or the fixture)."""
+
+    def __init__(self, *, token: str = TOKEN) -> None:
+        self.token = token
+        self.types: dict[tuple[str, str, str], ResourceType] = {(t.group, t.version, t.plural): t for t in CORE_TYPES}
+        self.store: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        self._owners: dict[tuple[str, str, str, str, str], dict[tuple[str, ...], tuple[str, str]]] = {}
+        self._rv = itertools.count(1000)
+        self.lock = threading.RLock()
+        self.requests: list[tuple[str, str, str]] = []
+        self.mutations: list[tuple[str, str]] = []
+        self.unexpected: list[str] = []
+        self.failures: list[Failure] = []
+        self.proxies: dict[tuple[str, str, str], ProxyHandler] = {}
+        self.ca_pem = b""
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FakeKube:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.ca_pem, key_pem = _self_signed_cert()
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_file, key_file = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+            cert_file.write_bytes(self.ca_pem)
+            key_file.write_bytes(key_pem)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_file, key_file)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kube", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "call start() first"
+        host, port = self._server.server_address[:2]
+        return f"https://{host}:{port}"
+
+    def write_kubeconfig(self, path: Path, *, context: str = "fake", namespace: str = "default") -> Path:
+        """Write a kubeconfig whose only context points at this server with its bearer token."""
+        doc = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": context, "cluster": {
+                "server": self.url, "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
+            "users": [{"name": context, "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
+            "current-context": context,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(doc))
+        path.chmod(0o600)
+        return path
+
+    # --- scripting -----------------------------------------------------------------------------
+
+    def fail(self, method: str, path: str, *, status: int = 500, reason: str = "InternalError",
+             message: str = "an error on the server (\"internal error\") has prevented the request from succeeding",
+             times: int = 1) -> Failure:
+        """Answer the next ``times`` requests whose method matches and whose path fully matches regex ``path``."""
+        failure = Failure(method.upper(), re.compile(path), status, reason, message, times)
+        with self.lock:
+            self.failures.append(failure)
+        return failure
+
+    def seed(self, obj: Mapping[str, Any], *, manager: str = "kubectl-client-side-apply") -> dict[str, Any]:
+        """Store an object as if a person had created it (e.g. with kubectl), bypassing validation."""
+        obj = copy.deepcopy(dict(obj))
+        rtype = self._type_of(obj)
+        meta = obj.setdefault("metadata", {})
+        ns = meta.get("namespace", "") if rtype.namespaced else ""
+        with self.lock:
+            self._init_new(rtype, obj)
+            key = (rtype.group, rtype.version, rtype.plural, ns, meta["name"])
+            self.store[key] = obj
+            self._own(key, obj, manager, "Update")
+            if rtype.kind == "CustomResourceDefinition":
+                self._register_crd(obj)
+            self._reconcile()
+            return copy.deepcopy(self.store[key])
+
+    def obj(self, api_version: str, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        """A stored object (a copy), or None."""
+        rtype = self._type_by_kind(api_version, kind)
+        with self.lock:
+            found = self.store.get((rtype.group, rtype.version, rtype.plural, namespace if rtype.namespaced else "",
+                                    name))
+            return copy.deepcopy(found) if found else None
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        """Every stored object of a kind (copies)."""
+        with self.lock:
+            return [copy.deepcopy(o) for k, o in self.store.items() if self.types[k[:3]].kind == kind]
+
+    def update_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
+        """Replace an object's status (what a controller or kubelet would do)."""
+        rtype = self._type_by_kind(api_version, kind)
+        with self.lock:
+            key = (rtype.group, rtype.version, rtype.plural, namespace if rtype.namespaced else "", name)
+            self.store[key]["status"] = copy.deepcopy(status)
+            self.store[key]["metadata"]["resourceVersion"] = str(next(self._rv))
+
+    def add_node(self, name: str, *, labels: Mapping[str, str] | None = None,
+                 taints: list[dict[str, str]] | None = None, address: str = "10.0.0.1") -> dict[str, Any]:
+        """A Ready node, labelled like K3s labels its nodes."""
+        node_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})}
+        return self.seed({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": node_labels},
+            "spec": {"taints": list(taints or [])} if taints else {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "addresses": [{"type": "InternalIP", "address": address},
+                                     {"type": "Hostname", "address": name}],
+                       "nodeInfo": {"kubeletVersion": GIT_VERSION}},
+        }, manager="k3s")
+
+    def add_pod(self, namespace: str, name: str, *, ready: bool = True, phase: str = "Running",
+                labels: Mapping[str, str] | None = None, node: str = "node-1", reason: str | None = None
+                ) -> dict[str, Any]:
+        """A pod with the given phase and readiness (what the kubelet would report)."""
+        container_status: dict[str, Any] = {"name": "main", "ready": ready, "restartCount": 0,
+                                            "state": {"running": {"startedAt": _now()}}}
+        if reason:
+            container_status["state"] = {"waiting": {"reason": reason}}
+        return self.seed({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "spec": {"nodeName": node, "containers": [{"name": "main", "image": "example"}]},
+            "status": {"phase": phase,
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [container_status]},
+        }, manager="kubelet")
+
+    def add_service(self, namespace: str, name: str, port: int,
+                    backend: ProxyHandler | tuple[int, str, bytes] | None = None) -> None:
+        """A Service; with ``backend``, the service proxy answers for its port (else 503, no endpoints)."""
+        self.seed({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}},
+                  manager="helm")
+        if backend is not None:
+            self.set_backend(namespace, name, port, backend)
+
+    def set_backend(self, namespace: str, name: str, port: int | str,
+                    backend: ProxyHandler | tuple[int, str, bytes] | None) -> None:
+        """Script (or with None, remove) what the service proxy answers for ``namespace/name:port``."""
+        with self.lock:
+            key = (namespace, name, str(port))
+            if backend is None:
+                self.proxies.pop(key, None)
+            elif callable(backend):
+                self.proxies[key] = backend
+            else:
+                fixed = backend
+                self.proxies[key] = lambda method, path, query, body: fixed
+
+    def install_gateway_api(self) -> None:
+        """Seed the Gateway API's standard CRDs (gateway.networking.k8s.io/v1)."""
+        for plural, kind, namespaced in (("gateways", "Gateway", True), ("httproutes", "HTTPRoute", True),
+                                         ("gatewayclasses", "GatewayClass", False),
+                                         ("grpcroutes", "GRPCRoute", True)):
+            self.seed({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{plural}.gateway.networking.k8s.io"},
+                "spec": {"group": "gateway.networking.k8s.io",
+                         "names": {"plural": plural, "kind": kind, "singular": kind.lower()},
+                         "scope": "Namespaced" if namespaced else "Cluster",
+                         "versions": [{"name": "v1", "served": True, "storage": True}]},
+            }, manager="helm")
+
+    def add_gateway(self, name: str = "eg", namespace: str = "default", *,
+                    listeners: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A Gateway (install the CRDs first); default: one HTTP listener ``http`` on port 80."""
+        return self.seed({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"gatewayClassName": "eg",
+                     "listeners": listeners if listeners is not None else
+                     [{"name": "http", "protocol": "HTTP", "port": 80}]},
+        }, manager="helm")
+
+    def check_clean(self) -> None:
+        """Raise if an unimplemented request came in or a scripted failure never happened."""
+        problems = [f"unexpected request: {u}" for u in self.unexpected]
+        problems += [f"scripted failure never happened: {f.method} {f.path.pattern}" for f in self.failures
+                     if f.hits < f.times]
+        if problems:
+            raise AssertionError("fake Kubernetes API:\n" + "\n".join(problems))
+
+    # --- the store -----------------------------------------------------------------------------
+
+    def _type_of(self, obj: Mapping[str, Any]) -> ResourceType:
+        return self._type_by_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+
+    def _type_by_kind(self, api_version: str, kind: str) -> ResourceType:
+        group, _, version = api_version.rpartition("/")
+        for t in self.types.values():
+            if t.group == group and t.version == version and t.kind == kind:
+                return t
+        raise KeyError(f"the fake API does not serve {kind} in {api_version}")
+
+    def _register_crd(self, crd: Mapping[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        for v in spec.get("versions") or []:
+            if v.get("served", True):
+                t = ResourceType(spec["group"], v["name"], names["plural"], names["kind"],
+                                 spec.get("scope") == "Namespaced", names.get("singular", ""))
+                self.types[(t.group, t.version, t.plural)] = t
+
+    def _init_new(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
+        obj["apiVersion"] = rtype.group_version if rtype.group else "v1"
+        obj["kind"] = rtype.kind
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", _now())
+        meta["resourceVersion"] = str(next(self._rv))
+        if rtype.kind == "Namespace":
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj["status"] = {"phase": "Active"}
+        elif rtype.kind == "PersistentVolume":
+            obj.setdefault("status", {"phase": "Available"})
+        elif rtype.kind == "PersistentVolumeClaim":
+            obj.setdefault("status", {"phase": "Pending"})
+
+    def _own(self, key: tuple[str, str, str, str, str], obj: Mapping[str, Any], manager: str, operation: str,
+             paths: set[tuple[str, ...]] | None = None) -> None:
+        owners = self._owners.setdefault(key, {})
+        for p in paths if paths is not None else _leaf_paths({k: v for k, v in obj.items() if k != "status"}):
+            if p[:2] in (("metadata", "resourceVersion"), ("metadata", "uid"), ("metadata", "creationTimestamp"),
+                         ("metadata", "managedFields")) or p[0] in ("apiVersion", "kind"):
+                continue
+            owners[p] = (manager, operation)
+        self._managed_fields(key)
+
+    def _managed_fields(self, key: tuple[str, str, str, str, str]) -> None:
+        obj = self.store.get(key)
+        if obj is None:
+            return
+        seen: dict[tuple[str, str], None] = {}
+        for manager_op in self._owners.get(key, {}).values():
+            seen.setdefault(manager_op)
+        obj["metadata"]["managedFields"] = [
+            {"manager": m, "operation": op, "apiVersion": obj["apiVersion"], "time": _now(), "fieldsType": "FieldsV1",
+             "fieldsV1": {}} for m, op in seen]
+
+    # --- controllers ---------------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        ns_type = ("", "v1", "namespaces")
+        for key, obj in self.store.items():
+            if key[:3] == ns_type:
+                obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = key[4]
+        pvs = {k[4]: o for k, o in self.store.items() if k[:3] == ("", "v1", "persistentvolumes")}
+        pvcs = {(k[3], k[4]): o for k, o in self.store.items() if k[:3] == ("", "v1", "persistentvolumeclaims")}
+        for pv in pvs.values():
+            ref = (pv.get("spec") or {}).get("claimRef")
+            phase = (pv.get("status") or {}).get("phase")
+            if ref and ref.get("uid"):
+                claim = pvcs.get((ref.get("namespace", ""), ref.get("name", "")))
+                if claim is None or claim["metadata"]["uid"] != ref["uid"]:
+                    if phase == "Bound":
+                        self._set_status(pv, {"phase": "Released"})
+                elif phase != "Bound":
+                    self._set_status(pv, {"phase": "Bound"})
+            elif phase in ("Released", "Bound"):
+                self._set_status(pv, {"phase": "Available"})
+        for (ns, name), pvc in pvcs.items():
+            if (pvc.get("status") or {}).get("phase") == "Bound":
+                continue
+            volume = (pvc.get("spec") or {}).get("volumeName")
+            pv = pvs.get(volume or "")
+            if pv is None or (pv.get("status") or {}).get("phase") != "Available":
+                continue
+            ref = (pv.get("spec") or {}).get("claimRef")
+            if ref and (ref.get("namespace"), ref.get("name")) != (ns, name):
+                continue
+            if (pv["spec"].get("storageClassName") or "") != (pvc["spec"].get("storageClassName") or ""):
+                continue
+            if _bytes(pv["spec"].get("capacity", {}).get("storage", "0")) < _bytes(
+                    pvc["spec"].get("resources", {}).get("requests", {}).get("storage", "0")):
+                continue
+            pv["spec"]["claimRef"] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns,
+                                      "name": name, "uid": pvc["metadata"]["uid"],
+                                      "resourceVersion": pvc["metadata"]["resourceVersion"]}
+            # claimRef is an atomic struct: the controller's update takes it over whole.
+            owners = self._owners.setdefault(("", "v1", "persistentvolumes", "", pv["metadata"]["name"]), {})
+            for p in [p for p in owners if p[:2] == ("spec", "claimRef")]:
+                del owners[p]
+            for key in pv["spec"]["claimRef"]:
+                owners[("spec", "claimRef", key)] = ("kube-controller-manager", "Update")
+            self._managed_fields(("", "v1", "persistentvolumes", "", pv["metadata"]["name"]))
+            self._set_status(pv, {"phase": "Bound"})
+            pvc["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
+            self._set_status(pvc, {"phase": "Bound", "accessModes": pvc["spec"].get("accessModes", []),
+                                   "capacity": dict(pv["spec"].get("capacity", {}))})
+
+    def _set_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        if obj.get("status") != status:
+            obj["status"] = status
+            obj["metadata"]["resourceVersion"] = str(next(self._rv))
+
+    # --- request handling ----------------------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+               ) -> tuple[int, str, bytes]:
+        split = urlsplit(raw_path)
+        path, query = split.path, parse_qs(split.query, keep_blank_values=True)
+        with self.lock:
+            self.requests.append((method, path, split.query))
+            for f in self.failures:
+                if f.hits < f.times and f.method == method and f.path.fullmatch(path):
+                    f.hits += 1
+                    return _json_answer(f.status, status_doc(f.status, f.reason, f.message))
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return _json_answer(401, status_doc(401, "Unauthorized", "Unauthorized"))
+        try:
+            with self.lock:
+                return self._route(method, path, query, headers, body)
+        except ApiError as exc:
+            return _json_answer(exc.status, status_doc(exc.status, exc.reason, exc.message, exc.details))
+        except Exception as exc:  # a bug in the fake: answer, and fail the test at teardown
+            import traceback
+
+            self.unexpected.append(f"{method} {path}: the fake crashed: {traceback.format_exc()}")
+            return _json_answer(500, status_doc(500, "InternalError", f"fake API crashed: {exc!r}"))
+
+    def _unexpected(self, method: str, path: str, status: int = 404, why: str = "") -> ApiError:
+        self.unexpected.append(f"{method} {path}" + (f" ({why})" if why else ""))
+        if status == 415:
+            return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - {why}")
+        if status == 405:
+            return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                                                     f"resource ({method} {path})")
+        return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str],
+               body: bytes) -> tuple[int, str, bytes]:
+        parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+        if method == "GET" and path == "/version":
+            return _json_answer(200, {"major": "1", "minor": "31", "gitVersion": GIT_VERSION,
+                                      "gitCommit": "0" * 40, "gitTreeState": "clean",
+                                      "buildDate": "2024-12-12T00:00:00Z",
+                                      "goVersion": "go1.22.9", "compiler": "gc", "platform": "linux/amd64"})
+        if method == "GET" and parts == ["api"]:
+            return _json_answer(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": self.url.removeprefix("https://")}]})
+        if method == "GET" and parts == ["apis"]:
+            return _json_answer(200, self._group_list())
+        if not parts or parts[0] not in ("api", "apis"):
+            raise self._unexpected(method, path)
+        if parts[0] == "api":
+            group, rest = "", parts[1:]
+        else:
+            if len(parts) < 2:
+                raise self._unexpected(method, path)
+            group, rest = parts[1], parts[2:]
+        if not rest:
+            if method == "GET" and group and any(t.group == group for t in self.types.values()):
+                return _json_answer(200, self._group(group))
+            raise self._unexpected(method, path)
+        version, rest = rest[0], rest[1:]
+        if not rest:
+            resources = [t.discovery() for t in self.types.values() if t.group == group and t.version == version]
+            if method == "GET" and resources:
+                gv = f"{group}/{version}" if group else version
+                return _json_answer(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                                          "resources": resources})
+            if method == "GET" and group and group not in BUILTIN_GROUPS:
+                return _json_answer(404, status_doc(404, "NotFound", "the server could not find the requested "
+                                                                      "resource"))
+            raise self._unexpected(method, path)
+        namespace = ""
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2:]
+        rtype = self.types.get((group, version, plural))
+        if rtype is None:
+            if group and group not in BUILTIN_GROUPS and method == "GET":  # a CRD that is not installed: 404 too
+                return _json_answer(404, status_doc(404, "NotFound", "the server could not find the requested "
+                                                                      "resource"))
+            raise self._unexpected(method, path, why="unknown resource")
+        if rtype.namespaced != bool(namespace) and not (rtype.namespaced and name is None and method == "GET"):
+            raise self._unexpected(method, path, why="scope")
+        if plural == "services" and sub and sub[0] == "proxy" and name:
+            return self._proxy(method, namespace, name, "/" + "/".join(sub[1:]), query, body)
+        if sub:
+            raise self._unexpected(method, path, why=f"subresource {'/'.join(sub)}")
+        if name is None:
+            if method == "GET":
+                return _json_answer(200, self._list(rtype, namespace, query))
+            if method == "POST":
+                return self._create(rtype, namespace, _parse_body(headers, body), query)
+            raise self._unexpected(method, path, 405)
+        if method == "GET":
+            return _json_answer(200, copy.deepcopy(self._get(rtype, namespace, name)))
+        if method == "PUT":
+            return self._replace(rtype, namespace, name, _parse_body(headers, body), query)
+        if method == "PATCH":
+            return self._patch(rtype, namespace, name, headers.get("Content-Type", ""), body, query, path)
+        if method == "DELETE":
+            return self._delete(rtype, namespace, name, query)
+        raise self._unexpected(method, path, 405)
+
+    def _group_list(self) -> dict[str, Any]:
+        groups = sorted({t.group for t in self.types.values() if t.group})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group(g) for g in groups]}
+
+    def _group(self, group: str) -> dict[str, Any]:
+        versions = sorted({t.version for t in self.types.values() if t.group == group})
+        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": entries,
+                "preferredVersion": entries[-1]}
+
+    def _key(self, rtype: ResourceType, namespace: str, name: str) -> tuple[str, str, str, str, str]:
+        return (rtype.group, rtype.version, rtype.plural, namespace, name)
+
+    def _get(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(self._key(rtype, namespace, name))
+        if obj is None:
+            raise ApiError(404, "NotFound", f"{rtype.plural}{'.' + rtype.group if rtype.group else ''} "
+                                            f"\"{name}\" not found",
+                           {"name": name, "group": rtype.group, "kind": rtype.plural})
+        return obj
+
+    def _list(self, rtype: ResourceType, namespace: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        items = [copy.deepcopy(o) for k, o in self.store.items()
+                 if k[:3] == (rtype.group, rtype.version, rtype.plural) and (not namespace or k[3] == namespace)]
+        for selector in query.get("labelSelector", []):
+            items = [o for o in items if _labels_match(selector, (o.get("metadata") or {}).get("labels") or {})]
+        for selector in query.get("fieldSelector", []):
+            items = [o for o in items if _fields_match(selector, o)]
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return {"kind": f"{rtype.kind}List", "apiVersion": rtype.group_version,
+                "metadata": {"resourceVersion": str(next(self._rv))}, "items": items}
+
+    def _check_namespace(self, rtype: ResourceType, namespace: str) -> None:
+        if rtype.namespaced and ("", "v1", "namespaces", "", namespace) not in self.store:
+            raise ApiError(404, "NotFound", f"namespaces \"{namespace}\" not found",
+                           {"name": namespace, "kind": "namespaces"})
+
+    def _validate(self, rtype: ResourceType, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        name = (obj.get("metadata") or {}).get("name", "")
+        causes = []
+        if not name or not _NAME.match(name) or len(name) > 253:
+            causes.append(("metadata.name", f"Invalid value: {json.dumps(name)}: a lowercase RFC 1123 subdomain "
+                                            "must consist of lower case alphanumeric characters, '-' or '.'"))
+        if old is not None and rtype.kind == "PersistentVolumeClaim":
+            old_spec, new_spec = dict(old.get("spec") or {}), dict(obj.get("spec") or {})
+            old_req = _bytes(old_spec.pop("resources", {}).get("requests", {}).get("storage", "0"))
+            new_req = _bytes(new_spec.pop("resources", {}).get("requests", {}).get("storage", "0"))
+            if old_spec != new_spec:
+                causes.append(("spec", "Forbidden: spec is immutable after creation except resources.requests and "
+                                       "volumeAttributesClassName for bound claims"))
+            elif new_req < old_req:
+                causes.append(("spec.resources.requests.storage", "Forbidden: field can not be less than status."
+                                                                  "capacity"))
+        if old is not None and rtype.kind == "PersistentVolume":
+            for f in ("local", "hostPath", "nodeAffinity"):
+                if (old.get("spec") or {}).get(f) != (obj.get("spec") or {}).get(f):
+                    what = "spec.persistentvolumesource" if f != "nodeAffinity" else "spec.nodeAffinity"
+                    causes.append((what, f"Forbidden: {what} is immutable after creation"))
+        if causes:
+            msg = "; ".join(f"{f}: {m}" for f, m in causes)
+            raise ApiError(422, "Invalid", f"{rtype.kind} \"{name}\" is invalid: {msg}",
+                           {"name": name, "group": rtype.group, "kind": rtype.kind,
+                            "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
+                                       for f, m in causes]})
+
+    def _commit(self, rtype: ResourceType, key: tuple[str, str, str, str, str], obj: dict[str, Any],
+                dry_run: bool, method: str) -> dict[str, Any]:
+        if dry_run:
+            return obj
+        self.store[key] = obj
+        if rtype.kind == "CustomResourceDefinition":
+            self._register_crd(obj)
+        self._reconcile()
+        self.mutations.append((method, "/".join(k for k in key if k)))
+        return copy.deepcopy(self.store[key])
+
+    def _create(self, rtype: ResourceType, namespace: str, obj: dict[str, Any],
+                query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        meta = obj.setdefault("metadata", {})
+        if rtype.namespaced:
+            meta["namespace"] = namespace
+            self._check_namespace(rtype, namespace)
+        key = self._key(rtype, namespace, meta.get("name", ""))
+        self._validate(rtype, obj, None)
+        if key in self.store:
+            raise ApiError(409, "AlreadyExists", f"{rtype.plural} \"{meta['name']}\" already exists",
+                           {"name": meta["name"], "group": rtype.group, "kind": rtype.plural})
+        self._init_new(rtype, obj)
+        dry = "All" in query.get("dryRun", [])
+        if not dry:
+            self.store[key] = obj
+            self._own(key, obj, _manager(query, "unknown"), "Update")
+        return _json_answer(201, self._commit(rtype, key, obj, dry, "POST"))
+
+    def _replace(self, rtype: ResourceType, namespace: str, name: str, obj: dict[str, Any],
+                 query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        old = self._get(rtype, namespace, name)
+        meta = obj.setdefault("metadata", {})
+        rv = meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f"Operation cannot be fulfilled on {rtype.plural} \"{name}\": the object "
+                                            "has been modified; please apply your changes to the latest version and "
+                                            "try again", {"name": name, "kind": rtype.plural})
+        self._validate(rtype, obj, old)
+        for f in ("uid", "creationTimestamp", "managedFields"):
+            meta[f] = old["metadata"].get(f)
+        if rtype.namespaced:
+            meta["namespace"] = namespace
+        obj["apiVersion"], obj["kind"] = old["apiVersion"], old["kind"]
+        if "status" not in obj and "status" in old:
+            obj["status"] = old["status"]
+        return self._finish_write(rtype, namespace, name, old, obj, query, "PUT", _manager(query, "unknown"),
+                                  "Update", None)
+
+    def _finish_write(self, rtype: ResourceType, namespace: str, name: str, old: dict[str, Any],
+                      new: dict[str, Any], query: dict[str, list[str]], method: str, manager: str, operation: str,
+                      applied: set[tuple[str, ...]] | None) -> tuple[int, str, bytes]:
+        key = self._key(rtype, namespace, name)
+        dry = "All" in query.get("dryRun", [])
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        changed_paths = {p for p in _leaf_paths(new) ^ _leaf_paths(old)} | {
+            p for p in _leaf_paths(new) & _leaf_paths(old) if _at(new, p) != _at(old, p)}
+        owners_before = dict(self._owners.get(key, {}))
+        if dry:
+            return _json_answer(200, new)
+        self.store[key] = new
+        self._own(key, new, manager, operation, applied if applied is not None else changed_paths)
+        ownership_changed = self._owners.get(key, {}) != owners_before
+        if _strip(new) != _strip(old) or ownership_changed:
+            new["metadata"]["resourceVersion"] = str(next(self._rv))
+            self.mutations.append((method, "/".join(k for k in key if k)))
+        else:
+            new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
+        if rtype.kind == "CustomResourceDefinition":
+            self._register_crd(new)
+        self._reconcile()
+        return _json_answer(200, copy.deepcopy(self.store[key]))
+
+    def _patch(self, rtype: ResourceType, namespace: str, name: str, content_type: str, body: bytes,
+               query: dict[str, list[str]], path: str) -> tuple[int, str, bytes]:
+        media = content_type.split(";")[0].strip()
+        if media == "application/apply-patch+yaml":
+            return self._apply(rtype, namespace, name, body, query)
+        if media in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            old = self._get(rtype, namespace, name)
+            try:
+                patch = json.loads(body or b"{}")
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"error decoding patch: {exc}") from None
+            new = _merge_patch(copy.deepcopy(old), patch)
+            self._validate(rtype, new, old)
+            return self._finish_write(rtype, namespace, name, old, new, query, "PATCH",
+                                      _manager(query, "unknown"), "Update", None)
+        raise self._unexpected("PATCH", path, 415, why=media)
+
+    def _apply(self, rtype: ResourceType, namespace: str, name: str, body: bytes,
+               query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        manager = _manager(query, "")
+        if not manager:
+            raise ApiError(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                                           "is required for apply patch")
+        try:
+            config = yaml.safe_load(body or b"") or {}
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"error decoding YAML: {exc}") from None
+        meta = config.get("metadata") or {}
+        if meta.get("name") != name:
+            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match the "
+                                              f"name on the URL ({name})")
+        if config.get("kind") != rtype.kind or config.get("apiVersion") != (rtype.group_version):
+            raise ApiError(400, "BadRequest", f"apply patch kind/apiVersion {config.get('apiVersion')}/"
+                                              f"{config.get('kind')} does not match {rtype.group_version}/{rtype.kind}")
+        if rtype.namespaced:
+            meta_ns = meta.get("namespace")
+            if meta_ns and meta_ns != namespace:
+                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                                  "sent on the request")
+            self._check_namespace(rtype, namespace)
+        force = query.get("force", ["false"])[0] == "true"
+        dry = "All" in query.get("dryRun", [])
+        key = self._key(rtype, namespace, name)
+        applied = {p for p in _leaf_paths(config) if p[0] not in ("apiVersion", "kind")}
+        old = self.store.get(key)
+        if old is None:
+            obj = copy.deepcopy(config)
+            if rtype.namespaced:
+                obj["metadata"]["namespace"] = namespace
+            self._validate(rtype, obj, None)
+            self._init_new(rtype, obj)
+            if dry:
+                return _json_answer(201, obj)
+            self.store[key] = obj
+            self._own(key, obj, manager, "Apply", applied)
+            return _json_answer(201, self._commit(rtype, key, obj, False, "PATCH"))
+        owners = self._owners.get(key, {})
+        conflicts = sorted(".".join(p) for p in applied
+                           if p in owners and owners[p][0] != manager and _at(old, p) != _at(config, p))
+        if conflicts and not force:
+            holders = sorted({owners[tuple(c.split("."))][0] for c in conflicts})
+            raise ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} conflict(s): conflicts with "
+                                            f"{', '.join(repr(h) for h in holders)}: "
+                                            + ", ".join("." + c for c in conflicts),
+                           {"causes": [{"reason": "FieldManagerConflict", "field": "." + c} for c in conflicts]})
+        new = copy.deepcopy(old)
+        for p, (owner, op) in owners.items():  # fields this manager applied before and applies no longer
+            if owner == manager and op == "Apply" and p not in applied:
+                _remove(new, p)
+        new = _merge_patch(new, {k: v for k, v in config.items() if k not in ("apiVersion", "kind")})
+        if rtype.namespaced:
+            new["metadata"]["namespace"] = namespace
+        self._validate(rtype, new, old)
+        if not dry:
+            for p in [p for p, (owner, op) in owners.items() if owner == manager and p not in applied]:
+                del owners[p]
+        return self._finish_write(rtype, namespace, name, old, new, query, "PATCH", manager, "Apply", applied)
+
+    def _delete(self, rtype: ResourceType, namespace: str, name: str,
+                query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        key = self._key(rtype, namespace, name)
+        obj = copy.deepcopy(self._get(rtype, namespace, name))
+        if "All" in query.get("dryRun", []):
+            return _json_answer(200, obj)
+        del self.store[key]
+        self._owners.pop(key, None)
+        if rtype.kind == "Namespace":
+            for k in [k for k in self.store if k[3] == name and self.types[k[:3]].namespaced]:
+                del self.store[k]
+                self._owners.pop(k, None)
+            obj["status"] = {"phase": "Terminating"}
+        self.mutations.append(("DELETE", "/".join(k for k in key if k)))
+        self._reconcile()
+        return _json_answer(200, obj)
+
+    def _proxy(self, method: str, namespace: str, target: str, path: str, query: dict[str, list[str]],
+               body: bytes) -> tuple[int, str, bytes]:
+        parts = target.split(":")
+        name, port = (parts[-2], parts[-1]) if len(parts) >= 2 else (parts[0], "")
+        service = self.store.get(("", "v1", "services", namespace, name))
+        if service is None:
+            raise ApiError(404, "NotFound", f"services \"{name}\" not found", {"name": name, "kind": "services"})
+        handler = self.proxies.get((namespace, name, port))
+        if handler is None:
+            raise ApiError(503, "ServiceUnavailable", f"no endpoints available for service \"{name}\"")
+        status, content_type, data = handler(method, path, query, body)
+        return status, content_type, data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeKube
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items()}
+        headers = {("Authorization" if k.lower() == "authorization" else
+                    "Content-Type" if k.lower() == "content-type" else k): v for k, v in headers.items()}
+        status, content_type, data = self.server_fake.handle(self.command, self.path, headers, body)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _self_signed_cert() -> tuple[bytes, bytes]:
+    """A throwaway key and a self-signed certificate for 127.0.0.1 (PEM), valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _json_answer(status: int, doc: Any) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(doc).encode()
+
+
+def _parse_body(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        try:
+            doc = yaml.safe_load(body)
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"error decoding body: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ApiError(400, "BadRequest", "the body is not an object")
+    return doc
+
+
+def _manager(query: dict[str, list[str]], default: str) -> str:
+    return query.get("fieldManager", [default])[0]
+
+
+def _leaf_paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if isinstance(value, dict) and value:
+        out: set[tuple[str, ...]] = set()
+        for k, v in value.items():
+            out |= _leaf_paths(v, (*prefix, str(k)))
+        return out
+    return {prefix} if prefix else set()
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(value, dict) or p not in value:
+            return None
+        value = value[p]
+    return value
+
+
+def _remove(value: dict[str, Any], path: tuple[str, ...]) -> None:
+    parents = []
+    cur: Any = value
+    for p in path[:-1]:
+        if not isinstance(cur, dict) or p not in cur:
+            return
+        parents.append((cur, p))
+        cur = cur[p]
+    if isinstance(cur, dict):
+        cur.pop(path[-1], None)
+    for parent, key in reversed(parents):  # drop maps left empty
+        if parent[key] == {}:
+            del parent[key]
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = _merge_patch(out.get(k), v)
+    return out
+
+
+def _strip(obj: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(obj))
+    for f in ("resourceVersion", "managedFields"):
+        out.get("metadata", {}).pop(f, None)
+    return out
+
+
+def _labels_match(selector: str, labels: Mapping[str, str]) -> bool:
+    for term in (t.strip() for t in selector.split(",") if t.strip()):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k.strip()) == v.strip():
+                return False
+        elif "=" in term:
+            k, v = term.split("==", 1) if "==" in term else term.split("=", 1)
+            if labels.get(k.strip()) != v.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+_FIELDS = {"metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace"),
+           "status.phase": ("status", "phase"), "spec.nodeName": ("spec", "nodeName")}
+
+
+def _fields_match(selector: str, obj: Mapping[str, Any]) -> bool:
+    for term in (t.strip() for t in selector.split(",") if t.strip()):
+        negate = "!=" in term
+        k, v = term.split("!=" if negate else ("==" if "==" in term else "="), 1)
+        path = _FIELDS.get(k.strip())
+        if path is None:
+            raise ApiError(400, "BadRequest", f"\"{k}\" is not a known field selector: only \"metadata.name\", "
+                                              "\"metadata.namespace\"")
+        actual = _at(dict(obj), path) or ""
+        if (actual == v.strip()) == negate:
+            return False
+    return True
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "k": 10**3, "M": 10**6, "G": 10**9,
+          "T": 10**12, "": 1}
+
+
+def _bytes(quantity: str) -> float:
+    m = re.match(r"^([0-9.]+)([A-Za-z]*)$", str(quantity))
+    if not m or m.group(2) not in _UNITS:
+        return 0.0
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass
+class KubeLab:
+    """What the ``fake_kube`` fixture hands a test: the server and a kubeconfig pointing at it."""
+
+    api: FakeKube
+    kubeconfig: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def running(tmp_path: Path) -> Iterator[KubeLab]:
+    """Start a fake API server with a kubeconfig in ``tmp_path``; stop it and check it afterwards."""
+    api = FakeKube().start()
+    try:
+        yield KubeLab(api, api.write_kubeconfig(tmp_path / "kubeconfig"))
+    finally:
+        api.stop()
+    api.check_clean()
