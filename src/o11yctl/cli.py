@@ -509,17 +509,18 @@ def status(
 @app.command(epilog="""\
 Examples:
 
-  o11yctl doctor                               one finding per problem: symptom, cause, evidence, fix
+  o11yctl doctor                      one finding per problem: symptom, cause, evidence, fix
 
-  o11yctl doctor --fix                         also apply the safe fixes, each shown and confirmed first
+  o11yctl doctor --fix                also apply the safe fixes, each shown and confirmed first
 
-  o11yctl doctor --bundle support.tar.gz       also collect logs, events and descriptions for a maintainer
+  o11yctl doctor --bundle s.tar.gz    also collect logs, events and descriptions for a maintainer
 
 What it checks (the runbook's troubleshooting): PVC stays in Pending, pod stuck in Pending,
 CrashLoopBackOff, pod running but /ready fails, Alloy running but no logs in Loki. It reads the
-cluster through the Kubernetes API, and the storage node over SSH only to confirm a data
-directory's owner. The bundle never holds Secret objects or Helm release records, and known
-secret values (Secret data, the sudo password, O11YCTL_GRAFANA_TOKEN) are replaced by [REDACTED].
+cluster through the Kubernetes API, and the nodes over SSH only when a finding needs it (a data
+directory's owner, the overlay's diagnosis). The bundle never holds Secret objects or Helm release
+records, and known secret values (Secret data, the sudo password, O11YCTL_GRAFANA_TOKEN) are
+replaced by [REDACTED].
 Exit codes: 0 no problem found (or all fixed); 1 problems remain; 2 usage error; 3 the cluster
 cannot be reached.
 """)

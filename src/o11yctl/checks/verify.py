@@ -1,0 +1,354 @@
+"""`o11yctl verify`: which checks exist, how each service is reached, and the report.
+
+A service given by URL (``--loki-url``, ``--tempo-url``, ``--otlp-url``, default the
+Tempo URL's host on port 4318, ``--grafana-url``) is reached directly; otherwise
+through the Kubernetes API's service proxy, when a kubeconfig is at hand. Grafana's
+public URL (``route.url`` in the config) is always reached directly, as a browser
+would. A service with no way to reach it has its checks skipped, with the reason and
+the flag to pass.
+
+Grafana's data source API needs credentials: ``O11YCTL_GRAFANA_TOKEN`` (a service
+account token), else the admin user and password from the chart's Secret, read
+through the API and kept in memory. The API server strips credentials from requests
+it proxies, so those calls go to ``--grafana-url``, else to ``route.url``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from o11yctl.checks import grafana, loki, tempo
+from o11yctl.checks.base import Check, CheckContext, Deadline, Targets
+from o11yctl.checks.cluster import alloy_checks, cluster_checks, grafana_basic_auth, httproute_check
+from o11yctl.checks.runner import OnResult, run_checks
+from o11yctl.config import Config
+from o11yctl.context import GRAFANA_SERVICE_PORT, LOKI_PORT, RELEASES, TEMPO_PORT, build_context, data_dir
+from o11yctl.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, O11yError, PreflightError, UsageError
+from o11yctl.executors.http import DirectTransport, Headers, ServiceProxyTransport, Transport
+from o11yctl.model import CHECK_GROUPS, CheckResult, Report
+from o11yctl.plan import parse_components, select
+from o11yctl.secrets import Secret
+
+ENV_GRAFANA_TOKEN = "O11YCTL_GRAFANA_TOKEN"
+OTLP_HTTP_PORT = 4318
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOptions:
+    """What `verify` was asked to do (the CLI's flags, as values).
+
+    ``only`` and ``skip`` hold group names as given on the command line
+    (comma-separated, repeatable); URLs are validated by :func:`run_verify`.
+    """
+
+    only: Sequence[str] = ()
+    skip: Sequence[str] = ()
+    loki_url: str | None = None
+    tempo_url: str | None = None
+    otlp_url: str | None = None
+    grafana_url: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    accept_new_host_keys: bool = False
+    timeout: float = 60.0
+    request_timeout: float = 10.0
+    poll_interval: float = 0.5
+
+
+def verify_checks(cfg: Config) -> tuple[Check, ...]:
+    """Every check of `verify`, grouped and ordered as the report shows them."""
+    ns = cfg.cluster.namespace
+    gw = cfg.route.gateway
+    gateway = f"{gw.namespace}/{gw.name}"
+    return (
+        *cluster_checks(storage_node=cfg.storage.node, namespace=ns),
+        Check("loki.ready", "loki", "Loki answers /ready", ("loki",), loki.check_ready),
+        Check("loki.e2e", "loki", "a pushed log line can be read back", ("loki",), loki.check_e2e),
+        Check("loki.cluster-logs", "loki", f"logs of namespace {ns} arrive in Loki", ("loki",),
+              loki.check_cluster_logs),
+        Check("tempo.ready", "tempo", "Tempo answers /ready", ("tempo",), tempo.check_ready),
+        Check("tempo.e2e", "tempo", "a span sent over OTLP/HTTP can be fetched back", ("tempo", "otlp"),
+              tempo.check_e2e),
+        Check("tempo.search", "tempo", "Tempo's search answers", ("tempo",), tempo.check_search),
+        *alloy_checks(),
+        Check("grafana.health", "grafana", "Grafana answers /api/health", ("grafana",), grafana.check_health),
+        Check("grafana.datasources", "grafana", "the Loki and Tempo data sources work",
+              ("grafana-api", "grafana-auth"), grafana.check_datasources),
+        Check("grafana.correlation", "grafana", "traces and logs link to each other",
+              ("grafana-api", "grafana-auth"), grafana.check_correlation),
+        Check("grafana.route", "grafana", f"{cfg.route.url} answers through the gateway", ("route",),
+              partial(grafana.check_route, gateway=gateway)),
+        httproute_check(ns, gateway=gw.name, gateway_ns=gw.namespace),
+    )
+
+
+def parse_url(flag: str, value: str) -> str:
+    """A base URL given on the command line, checked, without a trailing slash.
+
+    Raises:
+        UsageError: not an http(s) URL with a host, or it carries a query or fragment.
+    """
+    parts = urlsplit(value.strip())
+    problem = None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "expected an http:// or https:// URL with a host"
+    elif parts.query or parts.fragment:
+        problem = "expected a base URL without ?query or #fragment"
+    else:
+        try:
+            _ = parts.port
+        except ValueError:
+            problem = "the port is not a number between 0 and 65535"
+    if problem:
+        raise UsageError(f"{flag}: {problem}, got {value!r}", hint=f"for example {flag} http://127.0.0.1:3100")
+    return value.strip().rstrip("/")
+
+
+def otlp_url_for(tempo_url: str) -> str:
+    """The OTLP/HTTP receiver's URL beside Tempo's HTTP API: same scheme and host, port 4318."""
+    parts = urlsplit(tempo_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{OTLP_HTTP_PORT}"
+
+
+def grafana_auth_from_env(env: Mapping[str, str]) -> dict[str, str | Secret] | None:
+    """The Authorization header for Grafana's API from ``O11YCTL_GRAFANA_TOKEN``, if set."""
+    token = env.get(ENV_GRAFANA_TOKEN, "").strip()
+    return {"Authorization": Secret(f"Bearer {token}")} if token else None
+
+
+def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | None = None, *,
+                  kube: Any | None = None, kube_missing: tuple[str, str] | None = None,
+                  ssh: Any | None = None) -> Targets:
+    """How to reach each service, and the reason for each that cannot be reached.
+
+    Args:
+        cfg: the configuration (namespace, route URL, sub path).
+        options: the URLs given.
+        env: where ``O11YCTL_GRAFANA_TOKEN`` is read (default ``os.environ``).
+        kube: a Kubernetes connection (``executors.kube.Kube``), or None.
+        kube_missing: (detail, hint) saying why there is no connection.
+        ssh: an SSH pool for the storage node, or None.
+
+    Raises:
+        UsageError: a malformed URL.
+    """
+    env = os.environ if env is None else env
+    ns = cfg.cluster.namespace
+    loki_url = parse_url("--loki-url", options.loki_url) if options.loki_url else None
+    tempo_url = parse_url("--tempo-url", options.tempo_url) if options.tempo_url else None
+    otlp_url = parse_url("--otlp-url", options.otlp_url) if options.otlp_url else None
+    grafana_url = parse_url("--grafana-url", options.grafana_url) if options.grafana_url else None
+    if otlp_url is None and tempo_url is not None:
+        otlp_url = otlp_url_for(tempo_url)
+    no_kube = kube_missing or ("no cluster access", "pass --kubeconfig (or set KUBECONFIG)")
+    via = f"or give cluster access ({no_kube[0]}: {no_kube[1]})"
+    unavailable = {
+        "loki": ("Loki not reachable: no --loki-url and no cluster access",
+                 f"pass --loki-url, e.g. http://127.0.0.1:3100 after `kubectl port-forward -n {ns} svc/loki "
+                 f"3100:3100`, {via}"),
+        "tempo": ("Tempo not reachable: no --tempo-url and no cluster access",
+                  f"pass --tempo-url, e.g. http://127.0.0.1:3200 after `kubectl port-forward -n {ns} svc/tempo "
+                  f"3200:3200 4318:4318`, {via}"),
+        "otlp": ("Tempo's OTLP/HTTP receiver not reachable: no --otlp-url and no cluster access",
+                 f"pass --otlp-url (default: the --tempo-url host on port 4318), {via}"),
+        "grafana": ("Grafana not reachable: no --grafana-url and no cluster access",
+                    f"pass --grafana-url, e.g. http://127.0.0.1:3000{cfg.route.path.rstrip('/')} after "
+                    f"`kubectl port-forward -n {ns} svc/grafana 3000:80`, {via}"),
+        "grafana-api": ("Grafana's API not reachable", "pass --grafana-url"),
+        "grafana-auth": ("no Grafana credentials",
+                         f"set {ENV_GRAFANA_TOKEN} to a Grafana service account token (Admin role), or give "
+                         "cluster access so the admin password can be read from the chart's Secret "
+                         f"({no_kube[0]})"),
+        "route": ("no route URL", "set route.url in the config"),
+        "kube": no_kube,
+        "ssh": ("no SSH", "select the cluster group"),
+    }
+
+    def proxied(service: str, port: int, prefix: str = "") -> Transport | None:
+        return ServiceProxyTransport(kube, ns, service, port, prefix=prefix) if kube is not None else None
+
+    sub_path = cfg.route.path.rstrip("/")
+    auth: Headers | Callable[[], Headers] | None = grafana_auth_from_env(env)
+    if auth is None and kube is not None:
+        auth = _SecretAuth(kube, ns, RELEASES["grafana"])
+    return Targets(
+        loki=DirectTransport(loki_url) if loki_url else proxied(RELEASES["loki"], LOKI_PORT),
+        tempo=DirectTransport(tempo_url) if tempo_url else proxied(RELEASES["tempo"], TEMPO_PORT),
+        otlp=DirectTransport(otlp_url) if otlp_url else (
+            None if tempo_url else proxied(RELEASES["tempo"], OTLP_HTTP_PORT)),
+        grafana=DirectTransport(grafana_url) if grafana_url else proxied(RELEASES["grafana"], GRAFANA_SERVICE_PORT,
+                                                                        sub_path),
+        grafana_api=DirectTransport(grafana_url or cfg.route.url),
+        route=DirectTransport(cfg.route.url),
+        grafana_auth=auth,
+        kube=kube,
+        ssh=ssh,
+        unavailable=unavailable,
+    )
+
+
+class _SecretAuth:
+    """Grafana's admin credentials from the chart's Secret, read once, on first use, kept in memory."""
+
+    def __init__(self, kube: Any, namespace: str, name: str) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._name = name
+        self._lock = threading.Lock()
+        self._headers: Headers | None = None
+
+    def __call__(self) -> Headers:
+        with self._lock:
+            if self._headers is None:
+                secret = self._kube.get("v1", "Secret", self._name, self._namespace)
+                headers = grafana_basic_auth(secret)
+                if headers is None:
+                    state = "does not exist" if secret is None else "has no admin-user/admin-password"
+                    raise O11yError(f"Grafana's Secret {self._namespace}/{self._name} {state}",
+                                    hint=f"set {ENV_GRAFANA_TOKEN} to a service account token instead")
+                self._headers = headers
+            return self._headers
+
+
+def _close(targets: Targets) -> None:
+    for thing in (targets.loki, targets.tempo, targets.otlp, targets.grafana, targets.grafana_api, targets.route,
+                  targets.kube, targets.ssh):
+        close = getattr(thing, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):  # closing never fails the report
+                close()
+
+
+def _needs(checks: Sequence[Check]) -> set[str]:
+    return {need for check in checks for need in check.needs}
+
+
+def connect_cluster(cfg: Config, options: VerifyOptions, checks: Sequence[Check],
+                    env: Mapping[str, str]) -> tuple[Any | None, tuple[str, str] | None, Any | None]:
+    """The Kubernetes connection and SSH pool the selected checks can use, and why there is no connection.
+
+    Only what some selected check could use is opened. A kubeconfig that is missing
+    is a reason to skip, unless --kubeconfig or --context named it: then it is an error.
+
+    Raises:
+        PreflightError: the kubeconfig named by --kubeconfig/--context cannot be used.
+    """
+    needs = _needs(checks)
+    kube = ssh = None
+    missing: tuple[str, str] | None = None
+    wants_kube = "kube" in needs or (
+        ("loki" in needs and not options.loki_url) or ("tempo" in needs and not options.tempo_url)
+        or ("otlp" in needs and not (options.otlp_url or options.tempo_url))
+        or ("grafana" in needs and not options.grafana_url)
+        or ("grafana-auth" in needs and not grafana_auth_from_env(env))
+    )
+    if wants_kube:
+        from o11yctl.executors.kube import connect
+
+        try:
+            kube = connect(options.kubeconfig, options.context, timeout=options.request_timeout)
+        except PreflightError as exc:
+            if options.kubeconfig or options.context:
+                raise
+            missing = (f"no cluster access: {exc.message}", exc.hint or "pass --kubeconfig")
+    if "ssh" in needs:
+        from o11yctl.executors.ssh import SshOptions, SshPool
+
+        ssh = SshPool(SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys))
+    return kube, missing, ssh
+
+
+def summarize(results: Sequence[CheckResult], seconds: float) -> tuple[int, str]:
+    """The exit code and the summary line for a set of results.
+
+    Exit 1 when any check FAILs; 3 when every selected check was skipped (nothing was
+    verified); 0 otherwise.
+    """
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "WARN", "FAIL", "SKIP")}
+    words = {"PASS": "passed", "WARN": "warned", "FAIL": "failed", "SKIP": "skipped"}
+    line = ", ".join(f"{n} {words[s]}" for s, n in counts.items() if n) + f" in {seconds:.1f}s"
+    if counts["FAIL"]:
+        return EXIT_FAILED, line
+    if results and counts["SKIP"] == len(results):
+        return EXIT_UNREACHABLE, f"nothing was verified: every selected check was skipped ({line})"
+    return EXIT_OK, line
+
+
+def make_context(cfg: Config, options: VerifyOptions, targets: Targets) -> CheckContext:
+    """The context one run of checks shares; its deadline starts now.
+
+    Checks stop a little before ``options.timeout`` so that they can say what they saw
+    before the runner stops waiting for them.
+    """
+    from o11yctl.executors.ssh import ssh_target
+
+    uids = build_context(cfg)["datasources"]
+    margin = min(1.0, options.timeout * 0.1)
+    return CheckContext(
+        targets=targets,
+        deadline=Deadline(options.timeout - margin),
+        namespace=cfg.cluster.namespace,
+        request_timeout=options.request_timeout,
+        poll_interval=options.poll_interval,
+        run_id=secrets.token_hex(6),
+        loki_uid=uids["loki_uid"],
+        tempo_uid=uids["tempo_uid"],
+        storage_node=cfg.storage.node,
+        storage_class=cfg.storage.class_name,
+        grafana_node=cfg.components.grafana.node,
+        data_owner=f"{cfg.storage.owner_uid}:{cfg.storage.owner_gid}",
+        storage_target=ssh_target(cfg.storage_node),
+        data_dirs={c: data_dir(cfg, c) for c in ("loki", "tempo")},
+    )
+
+
+def run_verify(cfg: Config, options: VerifyOptions, *, on_result: OnResult | None = None,
+               env: Mapping[str, str] | None = None) -> Report:
+    """Run the selected checks concurrently within ``options.timeout`` and build the report.
+
+    Args:
+        cfg: the validated configuration (namespace, node names, route URL).
+        options: groups, URLs and timeouts.
+        on_result: called as each check finishes (from its thread).
+        env: environment to read ``O11YCTL_GRAFANA_TOKEN`` from (default: ``os.environ``).
+
+    Returns:
+        The report: one item per check, also under the JSON key ``checks``.
+
+    Raises:
+        UsageError: unknown group names, or a malformed URL or timeout.
+        PreflightError: the kubeconfig named by --kubeconfig/--context cannot be used (exit 3).
+    """
+    if options.timeout <= 0 or options.request_timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds", hint="for example --timeout 60")
+    groups = select(parse_components(options.only, flag="--only", allowed=CHECK_GROUPS),
+                    parse_components(options.skip, flag="--skip", allowed=CHECK_GROUPS), CHECK_GROUPS)
+    checks = [c for c in verify_checks(cfg) if c.group in groups]
+    env = os.environ if env is None else env
+    kube, kube_missing, ssh = connect_cluster(cfg, options, checks, env)
+    try:
+        targets = build_targets(cfg, options, env, kube=kube, kube_missing=kube_missing, ssh=ssh)
+    except BaseException:
+        _close(Targets(kube=kube, ssh=ssh))
+        raise
+    started = time.monotonic()
+    ctx = make_context(cfg, options, targets)
+    try:
+        results = run_checks(checks, ctx, wait=options.timeout, on_result=on_result)
+    finally:
+        _close(targets)
+    exit_code, summary = summarize(results, time.monotonic() - started)
+    return Report("verify", items=results, exit_code=exit_code, summary=summary,
+                  extra={"checks": [r.to_json() for r in results]})

@@ -1,0 +1,254 @@
+"""`o11yctl status`: the stack on one screen.
+
+Helm releases, pods, volumes, the data directories' size and their filesystem's free
+space (over SSH), the configured retention and, when Loki's own metrics give its
+ingestion rate, how many days of logs its volume holds at that rate (the runbook's
+storage-sizing arithmetic, done live). Each part is read on its own, at the same
+time as the others; a part that cannot be read says why and the rest still shows.
+Grafana's admin password is never read: the report says how to read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from o11yctl.config import Config, parse_duration
+from o11yctl.context import LOKI_PORT, PV_NAMES, RELEASES
+from o11yctl.errors import EXIT_FAILED, EXIT_OK, O11yError
+from o11yctl.model import Report
+
+SECTIONS: tuple[str, ...] = ("releases", "pods", "volumes", "storage", "ingestion")
+_QUANTITY = re.compile(r"^([0-9.]+)([KMGTPE]i?|k)?$")
+_UNITS = {None: 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6,
+          "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6}
+#: Loki's counter of bytes received by its distributor (log lines, uncompressed).
+INGEST_METRIC = "loki_distributor_bytes_received_total"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOptions:
+    """Where to read from."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    helm_binary: str | None = None  # default: $O11YCTL_HELM, else `helm` on PATH
+    request_timeout: float = 10.0
+    accept_new_host_keys: bool = False
+
+
+# --- pure derivations ---------------------------------------------------------------------------
+
+
+def quantity_bytes(value: str | None) -> int | None:
+    """Bytes in a Kubernetes quantity such as ``200Gi``; None when it cannot be read."""
+    match = _QUANTITY.match(value or "")
+    if not match:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def human_age(seconds: float) -> str:
+    """kubectl's AGE column: 45s, 12m, 5h, 3d."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _since(timestamp: str | None, now: float) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return now - datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def pod_row(pod: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """One pod as `kubectl get pods -o wide` shows it: node, phase, ready, restarts, age."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    waiting = [((c.get("state") or {}).get("waiting") or {}).get("reason") for c in containers]
+    phase = next((w for w in waiting if w), None) or status.get("phase", "Unknown")
+    age = _since(meta.get("creationTimestamp"), now)
+    return {
+        "name": meta.get("name", "?"),
+        "node": spec.get("nodeName") or "-",
+        "status": phase,
+        "ready": f"{sum(1 for c in containers if c.get('ready'))}/{len(containers or spec.get('containers') or [])}",
+        "restarts": sum(int(c.get("restartCount") or 0) for c in containers),
+        "age": human_age(age) if age is not None else "-",
+    }
+
+
+def volume_row(component: str, pv: Mapping[str, Any] | None, pvc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A component's PV and PVC: capacity, phases and what the claim is bound to."""
+    pv_name, pvc_name = PV_NAMES[component]
+    pv_spec, pvc_spec = (pv or {}).get("spec") or {}, (pvc or {}).get("spec") or {}
+    capacity = ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage") or \
+        (pv_spec.get("capacity") or {}).get("storage")
+    return {
+        "component": component,
+        "pv": pv_name if pv else None,
+        "pv_status": ((pv or {}).get("status") or {}).get("phase") if pv else "missing",
+        "pvc": pvc_name if pvc else None,
+        "pvc_status": ((pvc or {}).get("status") or {}).get("phase") if pvc else "missing",
+        "bound_to": pvc_spec.get("volumeName") if ((pvc or {}).get("status") or {}).get("phase") == "Bound" else None,
+        "capacity": capacity,
+        "capacity_bytes": quantity_bytes(capacity),
+        "path": ((pv_spec.get("local") or {}).get("path")) or ((pv_spec.get("hostPath") or {}).get("path")),
+    }
+
+
+def parse_metric(text: str, name: str) -> float | None:
+    """The sum of every sample of ``name`` in Prometheus text exposition; None when absent."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        rest = line[len(name):]
+        if rest and rest[0] not in " {":
+            continue  # a longer metric name
+        try:
+            total += float(line.rsplit("}", 1)[-1].split()[0] if "}" in line else rest.split()[0])
+            found = True
+        except (ValueError, IndexError):
+            continue
+    return total if found else None
+
+
+def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention_days: float) -> dict[str, Any]:
+    """Loki's average ingestion rate since it started, and how many days of logs its volume holds at that rate.
+
+    The rate counts log lines as received (uncompressed); Loki stores them compressed,
+    so the days the volume holds are a lower bound.
+    """
+    received = parse_metric(metrics, INGEST_METRIC)
+    started = parse_metric(metrics, "process_start_time_seconds")
+    if received is None or started is None or now - started < 60:
+        return {"bytes_per_day": None, "days_held": None, "retention_days": retention_days,
+                "note": "Loki's metrics do not give an ingestion rate yet"}
+    per_day = received / (now - started) * 86400
+    days = capacity_bytes / per_day if capacity_bytes and per_day > 0 else None
+    note = None
+    if days is not None:
+        note = (f"holds ~{days:.0f} days at this rate, retention is {retention_days:g} days"
+                + ("" if days >= retention_days else ": the volume fills up before retention deletes"))
+    return {"bytes_per_day": per_day, "since_seconds": now - started, "days_held": days,
+            "retention_days": retention_days, "note": note}
+
+
+def password_command(namespace: str, secret: str) -> str:
+    """How to read Grafana's admin password (the command, never the password)."""
+    return (f"kubectl get secret -n {namespace} {secret} -o jsonpath='{{.data.admin-password}}' "
+            "| base64 -d; echo")
+
+
+# --- gathering ------------------------------------------------------------------------------------
+
+
+def _section(fn: Callable[[], Any]) -> tuple[Any, str | None]:
+    try:
+        return fn(), None
+    except O11yError as exc:
+        return None, exc.message + (f" ({exc.hint})" if exc.hint else "")
+
+
+def read_status(cfg: Config, options: StatusOptions, *, kube: Any | None = None, helm: Any | None = None,
+                ssh: Any | None = None, now: Callable[[], float] = time.time) -> Report:
+    """Read every part of the status at once and build the report.
+
+    Args:
+        cfg: the configuration.
+        options: kubeconfig, context, helm binary, timeouts.
+        kube: a Kubernetes connection (default: one from the kubeconfig).
+        helm: a helm runner (default: ``executors.helm.Helm``).
+        ssh: an SSH pool (default: one from ``cfg.ssh``).
+        now: the clock (for ages and rates).
+
+    Returns:
+        The report; its ``status`` extra holds every part, ``problems`` what could not be read.
+
+    Raises:
+        PreflightError: no usable kubeconfig.
+    """
+    from o11yctl.executors.helm import Helm
+    from o11yctl.executors.kube import connect
+    from o11yctl.executors.ssh import SshOptions, SshPool
+    from o11yctl.storage import human_bytes, read_usage
+
+    ns = cfg.cluster.namespace
+    own_kube = kube is None
+    own_ssh = ssh is None
+    kube = kube or connect(options.kubeconfig, options.context, timeout=options.request_timeout)
+    helm = helm or Helm(options.helm_binary or os.environ.get("O11YCTL_HELM") or "helm",
+                        kubeconfig=options.kubeconfig, context=options.context)
+    ssh = ssh or SshPool(SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys))
+    t = now()
+    try:
+        def releases() -> list[dict[str, Any]]:
+            found = helm.list_releases(ns)
+            return [{"name": name, "chart": r.chart, "app_version": r.app_version, "revision": r.revision,
+                     "status": r.status, "updated": r.updated[:19]}
+                    for name, r in sorted(found.items()) if name in RELEASES.values()]
+
+        def pods() -> list[dict[str, Any]]:
+            return [pod_row(p, t) for p in sorted(kube.list("v1", "Pod", ns),
+                                                   key=lambda p: p["metadata"]["name"])]
+
+        def volumes() -> list[dict[str, Any]]:
+            return [volume_row(c, kube.get("v1", "PersistentVolume", PV_NAMES[c][0]),
+                               kube.get("v1", "PersistentVolumeClaim", PV_NAMES[c][1], ns)) for c in PV_NAMES]
+
+        def storage() -> list[dict[str, Any]]:
+            return [{**u.to_json(), "used": human_bytes(u.used_bytes), "fs_size": human_bytes(u.fs_size_bytes),
+                     "fs_free": human_bytes(u.fs_free_bytes)} for u in read_usage(cfg, ssh, step="status")]
+
+        def loki_metrics() -> str:
+            status, body = kube.proxy_request(ns, RELEASES["loki"], LOKI_PORT, "GET", "/metrics",
+                                              timeout=options.request_timeout)
+            if status != 200:
+                raise O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
+            return bytes(body).decode("utf-8", "replace")
+
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="o11yctl-status") as pool:
+            futures = {name: pool.submit(_section, fn) for name, fn in
+                       (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
+                        ("ingestion", loki_metrics))}
+            parts = {name: f.result() for name, f in futures.items()}
+    finally:
+        if own_ssh:
+            ssh.close()
+        if own_kube:
+            kube.close()
+    problems = {name: err for name, (_value, err) in parts.items() if err}
+    retention = {"loki": cfg.components.loki.retention, "tempo": cfg.components.tempo.retention}
+    loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),
+                         None) or quantity_bytes(cfg.components.loki.size)
+    rate = None
+    if parts["ingestion"][0] is not None:
+        rate = ingestion(parts["ingestion"][0], now(), capacity_bytes=loki_capacity,
+                         retention_days=parse_duration(cfg.components.loki.retention) / 86400)
+    doc = {
+        "namespace": ns,
+        "releases": parts["releases"][0],
+        "pods": parts["pods"][0],
+        "volumes": parts["volumes"][0],
+        "storage": parts["storage"][0],
+        "retention": retention,
+        "ingestion": rate,
+        "grafana": {"url": cfg.route.url, "admin_user": "admin",
+                    "password_command": password_command(ns, RELEASES["grafana"])},
+        "problems": problems,
+    }
+    summary = "every part read" if not problems else f"could not read: {', '.join(problems)}"
+    return Report("status", exit_code=EXIT_FAILED if problems else EXIT_OK, summary=summary,
+                  extra={"status": doc})
