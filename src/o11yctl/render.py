@@ -6,7 +6,7 @@ from pathlib import Path
 
 from o11yctl.config import Config
 from o11yctl.context import build_context
-from o11yctl.model import Report, StepResult
+from o11yctl.model import Outcome, Report, StepResult
 from o11yctl.plan import Plan
 from o11yctl.templating import render_files, write_files
 
@@ -25,7 +25,7 @@ def render_to_dir(cfg: Config, out_dir: Path) -> Report:
     items = []
     for name, text in files.items():
         old = before[name]
-        outcome = "created" if old is None else ("unchanged" if old == text else "changed")
+        outcome: Outcome = "created" if old is None else ("unchanged" if old == text else "changed")
         items.append(StepResult(id=name, component="render", outcome=outcome, detail=str(out_dir / name)))
     return Report("render", items=tuple(items), summary=f"wrote {len(files)} files to {out_dir}")
 
