@@ -336,8 +336,8 @@ class Deployer:
                 raise KubeError(
                     f"PersistentVolumeClaim {namespace}/{name} is {phase or 'missing'}, not Bound to {volume} "
                     f"(the PV is {pv_phase}) after {self.options.bind_timeout:g}s",
-                    hint=f"kubectl describe pvc -n {namespace} {name}; kubectl describe pv {volume} "
-                         "(storageClassName, size and claimRef must match)")
+                    hint=f"`o11yctl doctor` names the cause; or kubectl describe pvc -n {namespace} {name}; "
+                         f"kubectl describe pv {volume} (storageClassName, size and claimRef must match)")
             self.sleep(min(self.options.poll_interval, 1.0))
 
     def _wait_pods(self, ns: str, deadline: float, timeout: float) -> int:
@@ -354,8 +354,8 @@ class Deployer:
                 raise KubeError(
                     f"{len(waiting)} of {len(pods)} pods in {ns} not Ready after {timeout:g}s: "
                     + ", ".join(_pod_text(p) for p in waiting[:5]),
-                    hint=f"kubectl describe pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50; "
-                         "then `o11yctl status`")
+                    hint=f"`o11yctl doctor` names the cause (scheduling, volumes, crashes); or kubectl describe "
+                         f"pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50")
             self.sleep(self.options.poll_interval)
 
     def _wait_ready_endpoint(self, ns: str, service: str, port: int, deadline: float, timeout: float) -> None:
@@ -371,7 +371,8 @@ class Deployer:
                 last = exc.message
             if time.monotonic() >= deadline:
                 raise KubeError(f"{service} did not answer /ready within {timeout:g}s (last answer: {last})",
-                                hint=f"kubectl logs -n {ns} -l app.kubernetes.io/name={service} --tail=50")
+                                hint=f"`o11yctl doctor` looks for config and storage errors; or kubectl logs -n {ns} "
+                                     f"-l app.kubernetes.io/name={service} --tail=50")
             self.sleep(self.options.poll_interval)
 
 

@@ -1,0 +1,607 @@
+"""What doctor knows about the cluster: small fact values, their parsers, and the gatherers.
+
+The parsers (``parse_*``, :func:`expectations`) are pure: they turn the API's own JSON
+and the config into frozen values the rules judge. The gatherers are the only I/O:
+
+- :func:`gather_cluster` reads pods, events, PVs, PVCs and nodes through the Kubernetes
+  API, and the last lines of every container's log and previous log in the namespace;
+- :func:`probe_ownership` runs ``stat`` on the storage node over SSH for the data
+  directories a rule asks about (see :func:`o11yctl.doctor.rules.ownership_probes`);
+- :func:`diagnose_network` asks fix-vxlan's read-only diagnosis about the overlay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+from o11yctl.config import Config
+from o11yctl.context import PV_NAMES, data_dir
+from o11yctl.errors import O11yError
+from o11yctl.model import CommandResult, SshTarget
+
+if TYPE_CHECKING:
+    from o11yctl.vxlan.diagnose import Diagnosis
+
+#: Where the charts mount each component's data volume inside its container.
+DATA_MOUNTS: Mapping[str, str] = {"loki": "/var/loki", "tempo": "/var/tempo"}
+#: How many lines of each log doctor reads (the end of the log is where a crash explains itself).
+LOG_TAIL_LINES = 200
+#: The label the charts put on every pod, naming the component.
+NAME_LABEL = "app.kubernetes.io/name"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+#: A log as read: (pod, container, previous run?).
+LogKey = tuple[str, str, bool]
+
+
+class KubeReader(Protocol):
+    """What doctor needs of :class:`o11yctl.executors.kube.Kube` to read the cluster."""
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """One object, or None."""
+        ...
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, *,
+             label_selector: str | None = None, field_selector: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind."""
+        ...
+
+    def request(self, method: str, path: str, *, query: Any = None, body: Any = None,
+                content_type: str = "application/json", timeout: float | None = None,
+                what: str | None = None) -> Any:
+        """One raw request (status and body)."""
+        ...
+
+
+class CommandRunner(Protocol):
+    """What doctor needs of :class:`o11yctl.executors.ssh.SshPool`."""
+
+    def run(self, target: SshTarget, argv: Sequence[str], *, sudo: bool = False, timeout: float | None = None,
+            step: str = "") -> CommandResult:
+        """Run one command on a node."""
+        ...
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaintFact:
+    """A node taint: key, value, effect."""
+
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+    def as_dict(self) -> dict[str, str]:
+        """The taint as it appears in a Node's ``spec.taints``."""
+        out = {"key": self.key, "effect": self.effect}
+        if self.value:
+            out["value"] = self.value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    """A pod's toleration, as in ``spec.tolerations``."""
+
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    def tolerates(self, taint: TaintFact) -> bool:
+        """Whether this toleration lets a pod onto a node with ``taint`` (the scheduler's rule)."""
+        if self.effect and self.effect != taint.effect:
+            return False
+        if self.operator == "Exists":
+            return not self.key or self.key == taint.key
+        return self.key == taint.key and self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerFacts:
+    """One container's status."""
+
+    name: str
+    ready: bool = False
+    restarts: int = 0
+    state: str = "waiting"  # running, waiting or terminated
+    reason: str = ""  # e.g. CrashLoopBackOff (waiting), Error (terminated)
+    message: str = ""
+    last_reason: str = ""  # the previous run's termination reason, e.g. Error or OOMKilled
+    last_exit_code: int | None = None
+    init: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """One pod: where it runs or why it cannot, and its containers."""
+
+    name: str
+    component: str = ""
+    phase: str = "Pending"
+    node: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    claims: tuple[str, ...] = ()
+    containers: tuple[ContainerFacts, ...] = ()
+    ready: bool = False
+    unschedulable: str = ""  # the PodScheduled condition's message when it is False
+    requests: Mapping[str, str] = field(default_factory=dict)  # summed cpu and memory requests
+
+    @property
+    def subject(self) -> str:
+        return f"pod/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """One event about an object in the namespace."""
+
+    kind: str
+    name: str
+    reason: str
+    message: str
+    type: str = "Normal"
+    count: int = 1
+    last_seen: str = ""
+
+    def describe(self) -> str:
+        times = f" (x{self.count})" if self.count > 1 else ""
+        when = f" at {self.last_seen}" if self.last_seen else ""
+        return f"event {self.reason} on {self.kind.lower()}/{self.name}{when}{times}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRef:
+    """The claim a PV is reserved for or bound to."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeFacts:
+    """One PersistentVolume."""
+
+    name: str
+    phase: str = "Available"
+    storage_class: str = ""
+    capacity: str = ""
+    access_modes: tuple[str, ...] = ()
+    claim_ref: ClaimRef | None = None
+    affinity_hostnames: tuple[str, ...] | None = None  # kubernetes.io/hostname In [...], None when not pinned
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFacts:
+    """One PersistentVolumeClaim."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+    phase: str = "Pending"
+    storage_class: str | None = None
+    request: str = ""
+    access_modes: tuple[str, ...] = ()
+    volume_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    """One node: labels, taints, readiness and what it can give pods."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[TaintFact, ...] = ()
+    ready: bool = True
+    allocatable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def hostname(self) -> str:
+        return self.labels.get(HOSTNAME_LABEL, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """The owner of a data directory on the storage node, as ``stat`` printed it (or why not)."""
+
+    node: str
+    path: str
+    owner: str | None = None  # "uid:gid"
+    mode: str | None = None  # octal, e.g. "755"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkFacts:
+    """fix-vxlan's diagnosis of the overlay between the nodes, as doctor uses it."""
+
+    ok: bool | None  # None: not diagnosed (the reason is in summary)
+    summary: str
+    details: tuple[str, ...] = ()
+    fixable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSpec:
+    """One data volume the config asks for."""
+
+    component: str
+    pv: str
+    pvc: str
+    host_path: str
+    size: str
+    mount_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the config says the cluster should look like (the part the rules compare with)."""
+
+    namespace: str
+    storage_node: str
+    storage_class: str
+    owner: str  # "uid:gid"
+    volumes: tuple[VolumeSpec, ...]
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    node_taints: Mapping[str, tuple[TaintFact, ...]] = field(default_factory=dict)
+
+    def volume_for(self, component: str) -> VolumeSpec | None:
+        return next((v for v in self.volumes if v.component == component), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the rules judge."""
+
+    expected: Expected
+    namespace_exists: bool = True
+    pods: tuple[PodFacts, ...] = ()
+    events: tuple[EventFacts, ...] = ()
+    volumes: tuple[VolumeFacts, ...] = ()
+    claims: tuple[ClaimFacts, ...] = ()
+    nodes: tuple[NodeFacts, ...] = ()
+    logs: Mapping[LogKey, str] = field(default_factory=dict)
+    ownership: Mapping[str, Ownership] = field(default_factory=dict)
+    network: NetworkFacts | None = None
+
+    def pod(self, name: str) -> PodFacts | None:
+        return next((p for p in self.pods if p.name == name), None)
+
+    def claim(self, name: str) -> ClaimFacts | None:
+        return next((c for c in self.claims if c.name == name), None)
+
+    def volume(self, name: str) -> VolumeFacts | None:
+        return next((v for v in self.volumes if v.name == name), None)
+
+    def node(self, name: str) -> NodeFacts | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def events_for(self, kind: str, name: str) -> tuple[EventFacts, ...]:
+        return tuple(e for e in self.events if e.kind == kind and e.name == name)
+
+    def log(self, pod: str, container: str, *, previous: bool = False) -> str:
+        return self.logs.get((pod, container, previous), "")
+
+
+# --- parsers (pure) ---------------------------------------------------------------------------
+
+
+def expectations(cfg: Config) -> Expected:
+    """The part of the config the rules compare the cluster with."""
+    volumes = tuple(
+        VolumeSpec(component=c, pv=PV_NAMES[c][0], pvc=PV_NAMES[c][1], host_path=data_dir(cfg, c),
+                   size=getattr(cfg.components, c).size, mount_path=DATA_MOUNTS[c])
+        for c in ("loki", "tempo")
+    )
+    return Expected(
+        namespace=cfg.cluster.namespace,
+        storage_node=cfg.storage.node,
+        storage_class=cfg.storage.class_name,
+        owner=f"{cfg.storage.owner_uid}:{cfg.storage.owner_gid}",
+        volumes=volumes,
+        node_labels={n.name: dict(n.labels) for n in cfg.nodes},
+        node_taints={n.name: tuple(TaintFact(t.key, t.value, t.effect) for t in n.taints) for n in cfg.nodes},
+    )
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("spec") or {}
+
+
+def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("status") or {}
+
+
+def _container(status: Mapping[str, Any], *, init: bool = False) -> ContainerFacts:
+    state = status.get("state") or {}
+    kind = next(iter(state), "waiting")
+    detail = state.get(kind) or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    exit_code = last.get("exitCode")
+    return ContainerFacts(
+        name=str(status.get("name", "")), ready=bool(status.get("ready")),
+        restarts=int(status.get("restartCount") or 0),
+        state=str(kind), reason=str(detail.get("reason") or ""), message=str(detail.get("message") or ""),
+        last_reason=str(last.get("reason") or ""), last_exit_code=int(exit_code) if exit_code is not None else None,
+        init=init,
+    )
+
+
+def parse_pod(obj: Mapping[str, Any]) -> PodFacts:
+    """A Pod object -> :class:`PodFacts`."""
+    meta, spec, status = _meta(obj), _spec(obj), _status(obj)
+    labels = meta.get("labels") or {}
+    conditions = {str(c.get("type")): c for c in status.get("conditions") or []}
+    scheduled = conditions.get("PodScheduled") or {}
+    unschedulable = str(scheduled.get("message") or scheduled.get("reason") or "") \
+        if scheduled.get("status") == "False" else ""
+    containers = tuple(_container(s, init=True) for s in status.get("initContainerStatuses") or []) + \
+        tuple(_container(s) for s in status.get("containerStatuses") or [])
+    if not containers:
+        containers = tuple(ContainerFacts(name=str(c.get("name", ""))) for c in spec.get("containers") or [])
+    claims = tuple(str((v.get("persistentVolumeClaim") or {}).get("claimName"))
+                   for v in spec.get("volumes") or [] if v.get("persistentVolumeClaim"))
+    tolerations = tuple(
+        Toleration(key=str(t.get("key") or ""), operator=str(t.get("operator") or "Equal"),
+                   value=str(t.get("value") or ""), effect=str(t.get("effect") or ""))
+        for t in spec.get("tolerations") or []
+    )
+    requests: dict[str, float] = {}
+    for c in spec.get("containers") or []:
+        for res, amount in ((c.get("resources") or {}).get("requests") or {}).items():
+            if res in ("cpu", "memory"):
+                requests[res] = requests.get(res, 0.0) + parse_quantity(str(amount))
+    return PodFacts(
+        name=str(meta.get("name", "")),
+        component=str(labels.get(NAME_LABEL) or labels.get("app") or ""),
+        phase=str(status.get("phase") or "Pending"),
+        node=spec.get("nodeName") or None,
+        node_selector=dict(spec.get("nodeSelector") or {}),
+        tolerations=tolerations,
+        claims=claims,
+        containers=containers,
+        ready=(conditions.get("Ready") or {}).get("status") == "True",
+        unschedulable=unschedulable,
+        requests={k: format_quantity(v, k) for k, v in requests.items()},
+    )
+
+
+def parse_event(obj: Mapping[str, Any]) -> EventFacts:
+    """An Event (core/v1) -> :class:`EventFacts`."""
+    involved = obj.get("involvedObject") or obj.get("regarding") or {}
+    last = obj.get("lastTimestamp") or obj.get("eventTime") or _meta(obj).get("creationTimestamp") or ""
+    return EventFacts(
+        kind=str(involved.get("kind", "")), name=str(involved.get("name", "")), reason=str(obj.get("reason") or ""),
+        message=str(obj.get("message") or obj.get("note") or "").strip(), type=str(obj.get("type") or "Normal"),
+        count=int(obj.get("count") or 1), last_seen=str(last),
+    )
+
+
+def parse_volume(obj: Mapping[str, Any]) -> VolumeFacts:
+    """A PersistentVolume -> :class:`VolumeFacts`."""
+    spec, status = _spec(obj), _status(obj)
+    ref = spec.get("claimRef")
+    hostnames: list[str] | None = None
+    terms = ((spec.get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
+    for term in terms:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("key") == HOSTNAME_LABEL and expr.get("operator") == "In":
+                hostnames = (hostnames or []) + [str(v) for v in expr.get("values") or []]
+    path = (spec.get("local") or {}).get("path") or (spec.get("hostPath") or {}).get("path") or ""
+    return VolumeFacts(
+        name=str(_meta(obj).get("name", "")),
+        phase=str(status.get("phase") or "Available"),
+        storage_class=str(spec.get("storageClassName") or ""),
+        capacity=str((spec.get("capacity") or {}).get("storage") or ""),
+        access_modes=tuple(str(m) for m in spec.get("accessModes") or []),
+        claim_ref=ClaimRef(str(ref.get("namespace") or ""), str(ref.get("name") or ""), str(ref.get("uid") or ""))
+        if ref else None,
+        affinity_hostnames=tuple(hostnames) if hostnames is not None else None,
+        path=str(path),
+    )
+
+
+def parse_claim(obj: Mapping[str, Any]) -> ClaimFacts:
+    """A PersistentVolumeClaim -> :class:`ClaimFacts`."""
+    meta, spec, status = _meta(obj), _spec(obj), _status(obj)
+    sc = spec.get("storageClassName")
+    return ClaimFacts(
+        name=str(meta.get("name", "")), namespace=str(meta.get("namespace", "")), uid=str(meta.get("uid") or ""),
+        phase=str(status.get("phase") or "Pending"), storage_class=str(sc) if sc is not None else None,
+        request=str(((spec.get("resources") or {}).get("requests") or {}).get("storage") or ""),
+        access_modes=tuple(str(m) for m in spec.get("accessModes") or []),
+        volume_name=str(spec.get("volumeName") or ""),
+    )
+
+
+def parse_node(obj: Mapping[str, Any]) -> NodeFacts:
+    """A Node -> :class:`NodeFacts`."""
+    meta, spec, status = _meta(obj), _spec(obj), _status(obj)
+    conditions = {str(c.get("type")): c for c in status.get("conditions") or []}
+    return NodeFacts(
+        name=str(meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+        taints=tuple(TaintFact(str(t.get("key", "")), str(t.get("value") or ""), str(t.get("effect") or ""))
+                     for t in spec.get("taints") or []),
+        ready=(conditions.get("Ready") or {}).get("status") == "True",
+        allocatable={k: str(v) for k, v in (status.get("allocatable") or {}).items() if k in ("cpu", "memory")},
+    )
+
+
+_QUANTITY = re.compile(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_SUFFIX = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
+
+
+def parse_quantity(text: str) -> float:
+    """A Kubernetes quantity (``200Gi``, ``500m``, ``1.5G``) as a number (bytes, cores); -1 when unreadable."""
+    match = _QUANTITY.match(text or "")
+    if not match or match.group(2) not in _SUFFIX:
+        return -1.0
+    return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+def format_quantity(value: float, resource: str) -> str:
+    """A number back as a readable quantity: cores as ``500m``/``2``, bytes as ``512Mi``/``2Gi``."""
+    if resource == "cpu":
+        return f"{value:g}" if value >= 1 and float(value).is_integer() else f"{round(value * 1000)}m"
+    for suffix in ("Ti", "Gi", "Mi", "Ki"):
+        if value >= _SUFFIX[suffix] and (value / _SUFFIX[suffix]).is_integer():
+            return f"{int(value / _SUFFIX[suffix])}{suffix}"
+    return f"{value:g}"
+
+
+# --- gathering (I/O) --------------------------------------------------------------------------
+
+
+def gather_cluster(kube: KubeReader, cfg: Config, *, tail_lines: int = LOG_TAIL_LINES) -> Facts:
+    """Read what the rules need from the Kubernetes API.
+
+    Args:
+        kube: a connected client (:func:`o11yctl.executors.kube.connect`).
+        cfg: the configuration (namespace, volume names, storage node).
+        tail_lines: how many lines of each container log to read.
+
+    Returns:
+        The facts, without ownership or network facts (those come from the nodes).
+
+    Raises:
+        KubeError: the API refused a read or cannot be reached (then with exit code 3).
+    """
+    expected = expectations(cfg)
+    ns = expected.namespace
+    nodes = tuple(parse_node(n) for n in kube.list("v1", "Node"))
+    pv_names = {v.pv for v in expected.volumes}
+    volumes = tuple(
+        parse_volume(v) for v in kube.list("v1", "PersistentVolume")
+        if _meta(v).get("name") in pv_names or ((_spec(v).get("claimRef") or {}).get("namespace") == ns)
+    )
+    if kube.get("v1", "Namespace", ns) is None:
+        return Facts(expected=expected, namespace_exists=False, nodes=nodes, volumes=volumes)
+    raw_pods = kube.list("v1", "Pod", ns)
+    pods = tuple(parse_pod(p) for p in raw_pods)
+    events = tuple(parse_event(e) for e in kube.list("v1", "Event", ns))
+    claims = tuple(parse_claim(c) for c in kube.list("v1", "PersistentVolumeClaim", ns))
+    logs: dict[LogKey, str] = {}
+    for pod in pods:
+        for container in pod.containers:
+            if not _log_matters(pod, container):
+                continue
+            for previous in (False, True) if container.restarts else (False,):
+                text = read_log(kube, ns, pod.name, container.name, previous=previous, tail_lines=tail_lines)
+                if text is not None:
+                    logs[(pod.name, container.name, previous)] = text
+    return Facts(expected=expected, pods=pods, events=events, volumes=volumes, claims=claims, nodes=nodes,
+                 logs=logs)
+
+
+def _log_matters(pod: PodFacts, container: ContainerFacts) -> bool:
+    """Whether a rule reads this container's log: Alloy's always, others' when they restart or are not ready."""
+    if container.state == "waiting" and container.restarts == 0:
+        return False  # never started: nothing to read
+    return pod.component == "alloy" or container.restarts > 0 or (pod.phase == "Running" and not container.ready)
+
+
+def read_log(kube: KubeReader, namespace: str, pod: str, container: str, *, previous: bool = False,
+             tail_lines: int | None = LOG_TAIL_LINES) -> str | None:
+    """The end of one container's log (or of its previous run), or None when there is none.
+
+    Raises:
+        KubeError: the API cannot be reached.
+    """
+    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}/log"
+    query = [("container", container)]
+    if previous:
+        query.append(("previous", "true"))
+    if tail_lines:
+        query.append(("tailLines", str(tail_lines)))
+    resp = kube.request("GET", path, query=query,
+                        what=f"read the {'previous ' if previous else ''}log of {pod}/{container}")
+    if resp.status != 200:
+        return None  # e.g. 400 "previous terminated container ... not found"
+    body: bytes = resp.body
+    return body.decode("utf-8", "replace")
+
+
+def probe_ownership(runner: CommandRunner, target: SshTarget, paths: Sequence[str], *,
+                    node: str) -> dict[str, Ownership]:
+    """``stat -c '%u:%g %a' PATH`` on the storage node for each path; failures become facts, not errors.
+
+    Args:
+        runner: the SSH pool.
+        target: how to reach the storage node.
+        paths: absolute data directories on the node.
+        node: the node's name (for the facts).
+
+    Returns:
+        One :class:`Ownership` per path.
+    """
+    out: dict[str, Ownership] = {}
+    for path in paths:
+        try:
+            result = runner.run(target, ["stat", "-c", "%u:%g %a", path], step="doctor.ownership")
+            if not result.ok and "ermission denied" in result.stderr:
+                result = runner.run(target, ["stat", "-c", "%u:%g %a", path], sudo=True, step="doctor.ownership")
+        except O11yError as exc:
+            out[path] = Ownership(node, path, error=exc.message)
+            continue
+        words = result.stdout.split()
+        if result.ok and words:
+            out[path] = Ownership(node, path, owner=words[0], mode=words[1] if len(words) > 1 else None)
+        else:
+            problem = (result.stderr or result.stdout).strip().splitlines()
+            out[path] = Ownership(node, path, error=problem[-1] if problem else f"stat exited {result.exit_code}")
+    return out
+
+
+def with_ownership(facts: Facts, ownership: Mapping[str, Ownership]) -> Facts:
+    """``facts`` with ownership facts added."""
+    return replace(facts, ownership={**facts.ownership, **ownership})
+
+
+def with_network(facts: Facts, network: NetworkFacts | None) -> Facts:
+    """``facts`` with the overlay's diagnosis added."""
+    return replace(facts, network=network)
+
+
+#: Runs fix-vxlan's read-only diagnosis and reports it as :class:`NetworkFacts`.
+NetworkProbe = Callable[[], NetworkFacts]
+
+
+def diagnose_network(probe: NetworkProbe | None) -> NetworkFacts:
+    """The overlay's diagnosis, or why there is none."""
+    if probe is None:
+        return NetworkFacts(ok=None, summary="the overlay was not diagnosed (no SSH access to the nodes)")
+    try:
+        return probe()
+    except O11yError as exc:
+        return NetworkFacts(ok=None, summary=f"the overlay could not be diagnosed: {exc.message}")
+
+
+def network_facts(diag: Diagnosis) -> NetworkFacts:
+    """fix-vxlan's :class:`~o11yctl.vxlan.diagnose.Diagnosis`, as much of it as doctor shows."""
+    if diag.errors:
+        return NetworkFacts(ok=None, summary=diag.verdict(),
+                            details=tuple(f"{e.name}: {e.message}" for e in diag.errors.values()))
+    details = tuple(
+        f"{d.src} → {d.dst}: {d.status}" + (f" (by {'; '.join(v.by for v in d.by)})" if d.by else "")
+        for d in diag.directions if d.status != "ok"
+    ) + tuple(f"{name}: {problem}" for name, problem in diag.device_problems.items())
+    ok = diag.overlay_ok
+    return NetworkFacts(ok=ok, summary=diag.verdict(), details=details, fixable=not ok)

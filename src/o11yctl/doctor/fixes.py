@@ -1,0 +1,151 @@
+"""The fixes doctor applies itself, each shown before it runs and confirmed (or ``--yes``).
+
+Only fixes that are safe to repeat and touch nothing but what the finding names:
+
+- :class:`~o11yctl.doctor.rules.ChownDir`: ``sudo chown -R UID:GID DIR`` (after ``mkdir -p``
+  when the directory is missing) on the storage node over SSH, then ``stat`` to confirm;
+- :class:`~o11yctl.doctor.rules.LabelNode` and :class:`~o11yctl.doctor.rules.TaintNode`: a
+  merge patch of one node's labels or taints through the Kubernetes API, then a check of
+  what the API returned;
+- :class:`~o11yctl.doctor.rules.RunFixVxlan`: `o11yctl fix-vxlan` (open UDP 8472 between the
+  nodes, and restart K3s only if the overlay still fails and that is confirmed).
+
+Every fix ends as a :class:`~o11yctl.model.StepResult`: ``changed`` when it was applied and
+confirmed, ``skipped`` when it was declined, ``failed`` with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from o11yctl.doctor.facts import CommandRunner
+from o11yctl.doctor.rules import ChownDir, Finding, FixAction, LabelNode, RunFixVxlan, TaintNode
+from o11yctl.errors import O11yError
+from o11yctl.model import SshTarget, StepResult
+
+#: Shows one line to the user (the UI's stderr).
+Show = Callable[[str], None]
+#: Asks a yes/no question; False without a terminal unless --yes.
+Confirm = Callable[[str], bool]
+
+
+class NodePatcher(Protocol):
+    """What the node fixes need of :class:`o11yctl.executors.kube.Kube`."""
+
+    def merge_patch(self, api_version: str, kind: str, name: str, namespace: str | None,
+                    patch: Any) -> dict[str, Any]:
+        """A JSON merge patch on one object."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixTools:
+    """The executors fixes may use; a missing one makes its fixes fail with the reason."""
+
+    kube: NodePatcher | None = None
+    ssh: CommandRunner | None = None
+    ssh_target: Callable[[str], SshTarget] | None = None  # node name -> how to reach it
+    fix_vxlan: Callable[[], StepResult] | None = None
+    no_ssh_reason: str = "no SSH access to the nodes"
+
+
+def apply_fixes(findings: Sequence[Finding], tools: FixTools, *, confirm: Confirm, show: Show,
+                assume_yes: bool = False) -> dict[str, StepResult]:
+    """Apply the fix of every finding that has one, once per distinct fix.
+
+    Args:
+        findings: the findings, in report order.
+        tools: the executors.
+        confirm: asks before each fix (not called with ``assume_yes``).
+        show: shows each fix before it runs.
+        assume_yes: apply without asking.
+
+    Returns:
+        The result of each finding's fix, by ``"<id> <subject>"`` (see :func:`finding_key`).
+    """
+    done: dict[str, StepResult] = {}
+    out: dict[str, StepResult] = {}
+    for finding in findings:
+        action = finding.action
+        if action is None:
+            continue
+        text = action.describe()
+        if text not in done:
+            show(f"fix for {finding.subject} ({finding.id}): {text}")
+            if assume_yes or confirm("Apply this fix?"):
+                done[text] = apply_fix(finding, action, tools)
+            else:
+                done[text] = _result(finding, "skipped", "not applied: not confirmed (pass --yes to apply without "
+                                                         "asking)", action)
+        out[finding_key(finding)] = done[text]
+    return out
+
+
+def finding_key(finding: Finding) -> str:
+    """How :func:`apply_fixes` names a finding's result."""
+    return f"{finding.id} {finding.subject}"
+
+
+def apply_fix(finding: Finding, action: FixAction, tools: FixTools) -> StepResult:
+    """Carry out one fix and confirm it; errors become a ``failed`` result, never an exception."""
+    started = time.monotonic()
+    try:
+        if isinstance(action, ChownDir):
+            outcome, detail = _chown(action, tools)
+        elif isinstance(action, LabelNode | TaintNode):
+            outcome, detail = _patch_node(action, tools)
+        else:
+            outcome, detail = _vxlan(action, tools)
+    except O11yError as exc:
+        outcome, detail = "failed", exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return _result(finding, outcome, detail, action, time.monotonic() - started)
+
+
+def _result(finding: Finding, outcome: Any, detail: str, action: FixAction, seconds: float = 0.0) -> StepResult:
+    host = action.node if isinstance(action, ChownDir | LabelNode | TaintNode) else None
+    return StepResult(f"fix.{finding.id}", finding.component, outcome, detail, host=host, seconds=seconds)
+
+
+def _chown(action: ChownDir, tools: FixTools) -> tuple[str, str]:
+    if tools.ssh is None or tools.ssh_target is None:
+        return "failed", f"cannot run it: {tools.no_ssh_reason}"
+    target = tools.ssh_target(action.node)
+    for argv in action.commands():
+        result = tools.ssh.run(target, list(argv), sudo=True, step="doctor.fix")
+        if not result.ok:
+            problem = (result.stderr or result.stdout).strip().splitlines()
+            return "failed", f"`{' '.join(argv)}` failed (exit {result.exit_code})" + (
+                f": {problem[-1]}" if problem else "")
+    check = tools.ssh.run(target, ["stat", "-c", "%u:%g", action.path], sudo=True, step="doctor.fix")
+    owner = check.stdout.strip()
+    if not check.ok or owner != action.owner:
+        return "failed", f"after the chown, {action.path} is owned by {owner or '?'}, not {action.owner}"
+    return "changed", f"{action.path} on {action.node} is now owned by {owner}"
+
+
+def _patch_node(action: LabelNode | TaintNode, tools: FixTools) -> tuple[str, str]:
+    if tools.kube is None:
+        return "failed", "cannot run it: no connection to the Kubernetes API"
+    node = tools.kube.merge_patch("v1", "Node", action.node, None, action.patch())
+    if isinstance(action, LabelNode):
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        wrong = {k: v for k, v in action.labels.items() if labels.get(k) != v}
+        if wrong:
+            return "failed", f"node {action.node} still lacks " + ", ".join(f"{k}={v}" for k, v in wrong.items())
+        return "changed", f"node {action.node} now has " + ", ".join(f"{k}={v}" for k, v in action.labels.items())
+    taints = [(t.get("key"), t.get("value") or "", t.get("effect")) for t in (node.get("spec") or {}).get("taints")
+              or []]
+    want = [(t.key, t.value, t.effect) for t in action.taints]
+    if sorted(taints, key=str) != sorted(want, key=str):
+        return "failed", f"node {action.node}'s taints are {taints}, not {want}"
+    return "changed", f"node {action.node} now has taints " + ", ".join(str(t) for t in action.taints)
+
+
+def _vxlan(action: RunFixVxlan, tools: FixTools) -> tuple[str, str]:
+    if tools.fix_vxlan is None:
+        return "failed", f"cannot run fix-vxlan: {tools.no_ssh_reason}"
+    result = tools.fix_vxlan()
+    return result.outcome, result.detail

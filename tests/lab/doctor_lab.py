@@ -1,0 +1,215 @@
+"""The runbook's stack inside the fake Kubernetes API, healthy or broken one way at a time, for `doctor`.
+
+No control plane can run on this machine (no kubelet, no container runtime, no etcd), so
+`doctor` is pointed at :mod:`tests.lab.fake_kube` through a kubeconfig, and the objects a
+real cluster would hold are seeded as the kubelet, the scheduler and the PV controller
+would have written them: pods with their status and conditions, events with the
+scheduler's own messages, PVs and PVCs rendered from o11yctl's templates, nodes.
+
+:class:`LoggingFakeKube` adds what the fake lacks and doctor reads: the pod ``log``
+subresource (``container``, ``previous`` and ``tailLines``, answered as the API server
+answers: ``text/plain``, 404 for a missing pod, 400 for a missing previous run or an
+unknown container). It fails closed like its parent: any other subresource is still an
+unexpected request.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from o11yctl.config import Config, default_config
+from o11yctl.context import build_context
+from o11yctl.templating import render_files
+from tests.lab.fake_kube import ApiError, FakeKube, KubeLab
+
+NS = "logging"
+_LOG_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log")
+
+
+class LoggingFakeKube(FakeKube):
+    """The fake API server, also serving ``GET .../pods/<name>/log``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        """What the container printed (in its previous run, with ``previous``)."""
+        with self.lock:
+            self.logs[(namespace, pod, container, previous)] = text
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str],
+               body: bytes) -> tuple[int, str, bytes]:
+        match = _LOG_PATH.fullmatch(path)
+        if match is None or method != "GET":
+            return super()._route(method, path, query, headers, body)
+        namespace, name = match.groups()
+        pod = self.store.get(("", "v1", "pods", namespace, name))
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        names += [c["name"] for c in pod["spec"].get("initContainers", [])]
+        container = (query.get("container") or [""])[0]
+        if not container:
+            if len(names) != 1:
+                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one "
+                                                  f"of: [{' '.join(names)}]")
+            container = names[0]
+        if container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        previous = (query.get("previous") or ["false"])[0] == "true"
+        text = self.logs.get((namespace, name, container, previous))
+        if text is None:
+            if previous:
+                raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" '
+                                                  "not found")
+            text = ""
+        tail = (query.get("tailLines") or [""])[0]
+        if tail:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(tail):]) if int(tail) else ""
+        return 200, "text/plain", text.encode()
+
+
+def running(tmp_path: Path) -> Iterator[KubeLab]:
+    """A :class:`LoggingFakeKube` with a kubeconfig; checked for unexpected requests at the end."""
+    api = LoggingFakeKube().start()
+    try:
+        yield KubeLab(api, api.write_kubeconfig(tmp_path / "kubeconfig"))
+    finally:
+        api.stop()
+    api.check_clean()
+
+
+# --- objects as the cluster's components write them ------------------------------------------------
+
+
+def pod(name: str, component: str, *, node: str | None = "node-2", phase: str = "Running", ready: bool = True,
+        containers: Sequence[str] | None = None, claims: Sequence[str] = (), node_selector: Mapping[str, str] | None
+        = None, tolerations: Sequence[Mapping[str, str]] = (), waiting: str | None = None, restarts: int = 0,
+        last_reason: str | None = None, requests: Mapping[str, str] | None = None,
+        unschedulable: str | None = None, env: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """A Pod with the status the kubelet (or, when unscheduled, the scheduler) reports."""
+    names = list(containers or [component])
+    spec: dict[str, Any] = {
+        "containers": [{"name": c, "image": f"grafana/{component}:latest",
+                        "resources": {"requests": dict(requests or {})}, "env": list(env)} for c in names],
+        "volumes": [{"name": f"data-{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)],
+    }
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = [dict(t) for t in tolerations]
+    if node:
+        spec["nodeName"] = node
+    statuses = []
+    for c in names:
+        state: dict[str, Any] = {"running": {"startedAt": "2025-01-01T10:00:00Z"}}
+        if waiting:
+            state = {"waiting": {"reason": waiting, "message": f"back-off restarting failed container {c}"
+                                 if waiting == "CrashLoopBackOff" else ""}}
+        status: dict[str, Any] = {"name": c, "ready": ready, "restartCount": restarts, "state": state,
+                                  "image": f"grafana/{component}:latest"}
+        if last_reason:
+            status["lastState"] = {"terminated": {"reason": last_reason, "exitCode": 1,
+                                                  "finishedAt": "2025-01-01T10:05:00Z"}}
+        statuses.append(status)
+    conditions = [{"type": "PodScheduled", "status": "True"},
+                  {"type": "Ready", "status": "True" if ready else "False"}]
+    if unschedulable is not None:
+        conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                       "message": unschedulable}]
+    status_doc: dict[str, Any] = {"phase": phase, "conditions": conditions}
+    if node:
+        status_doc["containerStatuses"] = statuses
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/name": component,
+                                                               "app.kubernetes.io/instance": component}},
+        "spec": spec, "status": status_doc,
+    }
+
+
+def event(kind: str, name: str, reason: str, message: str, *, type: str = "Warning", count: int = 1,
+          when: str = "2025-01-01T10:10:00Z") -> dict[str, Any]:
+    """An Event (core/v1) about an object in the namespace, as the scheduler or kubelet records it."""
+    safe = re.sub(r"[^a-z0-9.-]", "-", f"{name}.{reason.lower()}.{abs(hash(message)) % 10**8}")
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": safe, "namespace": NS},
+        "involvedObject": {"kind": kind, "name": name, "namespace": NS, "apiVersion": "v1"},
+        "reason": reason, "message": message, "type": type, "count": count,
+        "firstTimestamp": when, "lastTimestamp": when,
+        "source": {"component": "default-scheduler" if reason == "FailedScheduling" else "kubelet"},
+    }
+
+
+LOKI_SELECTOR = {"hardware": "heavy"}
+HEAVY_TOLERATION = {"key": "heavy", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+def volumes(cfg: Config | None = None) -> dict[str, dict[str, Any]]:
+    """The PVs and PVCs exactly as o11yctl renders them (01- and 06- files), by name."""
+    files = render_files(build_context(cfg or default_config()))
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("01-loki-storage.yaml", "06-tempo-storage.yaml"):
+        for doc in yaml.safe_load_all(files[name]):
+            if doc:
+                out[doc["metadata"]["name"]] = doc
+    return out
+
+
+def seed_stack(api: LoggingFakeKube, *, skip: Sequence[str] = (), cfg: Config | None = None) -> None:
+    """The runbook's stack, healthy: nodes, bound volumes, Loki, Tempo, Alloy on each node, Grafana, logs.
+
+    Args:
+        api: the fake API.
+        skip: names of objects to leave out (``loki-pv``, ``loki-0``, ``node-2``...), to seed a broken one instead.
+        cfg: the configuration the volumes are rendered from.
+    """
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    for name, labels, taints, address in (
+            ("node-1", {"node-role.kubernetes.io/control-plane": "true"}, [], "10.0.0.102"),
+            ("node-2", {"hardware": "heavy"}, [dict(key="heavy", value="true", effect="NoSchedule")], "10.0.0.103")):
+        if name not in skip:
+            node = api.add_node(name, labels=labels, taints=taints, address=address)
+            api.update_status("v1", "Node", name, "", {**node["status"],
+                                                       "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}})
+    for name, doc in volumes(cfg).items():
+        if name not in skip:
+            api.seed(doc)
+    heavy = dict(node_selector=LOKI_SELECTOR, tolerations=[HEAVY_TOLERATION])
+    pods = [
+        pod("loki-0", "loki", claims=["loki-pvc"], **heavy),
+        pod("tempo-0", "tempo", claims=["tempo-pvc"], **heavy),
+        pod("alloy-n1", "alloy", node="node-1", containers=["alloy", "config-reloader"],
+            tolerations=[{"operator": "Exists"}]),
+        pod("alloy-n2", "alloy", node="node-2", containers=["alloy", "config-reloader"],
+            tolerations=[{"operator": "Exists"}]),
+        pod("grafana-5d8f7c9b6-x2x4z", "grafana", node="node-1"),
+    ]
+    logs = {
+        ("loki-0", "loki"): 'level=info ts=2025-01-01T10:00:00Z caller=main.go:108 msg="Starting Loki"\n'
+                            'level=info ts=2025-01-01T10:00:16Z caller=ingester.go:400 msg="ingester ready"\n',
+        ("tempo-0", "tempo"): 'level=info ts=2025-01-01T10:00:00Z caller=main.go:121 msg="Starting Tempo"\n',
+        ("alloy-n1", "alloy"): 'ts=2025-01-01T10:00:00Z level=info msg="configuration loaded successfully"\n',
+        ("alloy-n2", "alloy"): 'ts=2025-01-01T10:00:00Z level=info msg="configuration loaded successfully"\n',
+        ("grafana-5d8f7c9b6-x2x4z", "grafana"): 'logger=server t=2025-01-01T10:00:00Z level=info msg="HTTP Server '
+                                                'Listen"\n',
+    }
+    for p in pods:
+        if p["metadata"]["name"] not in skip:
+            api.seed(p, manager="kubelet")
+    for (p_name, container), text in logs.items():
+        api.set_log(NS, p_name, container, text)
+
+
+def replace(api: LoggingFakeKube, obj: Mapping[str, Any], *, manager: str = "kubelet") -> dict[str, Any]:
+    """Store ``obj`` in place of the object of the same kind and name (as a controller's write would)."""
+    return api.seed(copy.deepcopy(dict(obj)), manager=manager)
