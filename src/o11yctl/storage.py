@@ -10,8 +10,8 @@ prints). Reading usage is the runbook's ``du -sh``, plus ``df`` for the filesyst
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,18 +30,20 @@ DATA_COMPONENTS: tuple[str, ...] = ("loki", "tempo")
 
 
 @contextmanager
-def storage_handler(plan: Plan, options: InstallOptions) -> Iterator[Handler]:
-    """The handler for a plan's ``ssh`` steps, with its SSH connections open for the run.
+def ssh_handler(plan: Plan, options: InstallOptions,
+                carry_out: Callable[[SshPool, SshTarget, Step], StepResult]) -> Iterator[Handler]:
+    """A handler for a plan's ``ssh`` steps, with its SSH connections open for the run.
 
     Every host the plan's ssh steps name is connected to first, in parallel, so a host key,
     authentication or network problem stops the run before anything changed.
 
     Args:
-        plan: the install plan.
-        options: install's options (host-key acceptance, sudo password).
+        plan: the plan whose ``ssh`` steps the handler will carry out.
+        options: the command's options (host-key acceptance, sudo password).
+        carry_out: what one step does on its host, given the pool and the host's target.
 
     Yields:
-        A handler that carries out one storage step and reports created / changed / unchanged.
+        The handler: it finds the step's host and calls ``carry_out``.
 
     Raises:
         UnreachableError: a host cannot be reached or authenticated (exit 3; nothing changed).
@@ -60,9 +62,14 @@ def storage_handler(plan: Plan, options: InstallOptions) -> Iterator[Handler]:
         def handle(step: Step) -> StepResult:
             if step.host is None or step.host not in targets:
                 raise O11yError(f"step {step.id} names no known node", hint="this is a bug in o11yctl's plan")
-            return prepare_storage(pool, targets[step.host], step)
+            return carry_out(pool, targets[step.host], step)
 
         yield handle
+
+
+def storage_handler(plan: Plan, options: InstallOptions) -> AbstractContextManager[Handler]:
+    """The handler for install's storage steps: create and chown each data directory (see ssh_handler)."""
+    return ssh_handler(plan, options, prepare_storage)
 
 
 def preflight(pool: SshPool, targets: Sequence[SshTarget]) -> None:

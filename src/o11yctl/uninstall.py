@@ -10,8 +10,8 @@ claims, the volumes, the namespace and the directories go too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,33 +155,22 @@ def _uninstall_release(helm: Any, step: Step) -> StepResult:
 
 
 
-@contextmanager
-def _data_dir_handler(plan: Plan, options: InstallOptions) -> Iterator[Handler]:
+def _data_dir_handler(plan: Plan, options: InstallOptions) -> AbstractContextManager[Handler]:
     """The handler for uninstall's ``ssh`` steps (``rm -rf`` of a data directory), connections open."""
-    from o11yctl.executors.ssh import SshOptions, SshPool, ssh_target
-    from o11yctl.storage import preflight as connect_all
+    from o11yctl.storage import ssh_handler
 
-    cfg = plan.config
-    ssh_options = SshOptions.from_settings(cfg.ssh, accept_new_host_keys=options.accept_new_host_keys,
-                                           sudo_password=options.sudo_password)
-    hosts = list(dict.fromkeys(s.host for s in plan.steps if s.kind == "ssh" and s.host))
-    targets = {name: ssh_target(cfg.node(name)) for name in hosts}
-    with SshPool(ssh_options) as pool:
-        connect_all(pool, list(targets.values()))
+    return ssh_handler(plan, options, _delete_data_dir)
 
-        def handle(step: Step) -> StepResult:
-            assert step.host is not None
-            target = targets[step.host]
-            (command,) = step.commands
-            path = command.argv[-1]
-            probe = pool.run(target, ("test", "-e", path), sudo=True, step=step.id)
-            if probe.exit_code == 1:
-                return StepResult(step.id, step.component, "unchanged", f"{path} not present", host=step.host)
-            result = pool.run(target, command.argv, sudo=command.sudo, step=step.id)
-            if not result.ok:
-                tail = "\n".join(result.stderr.strip().splitlines()[-10:]) or "(no output)"
-                raise RemoteError(f"{step.host}, step {step.id}: `{command.display()}` failed with exit "
-                                  f"{result.exit_code}: {tail}", hint="fix the cause on the node, then re-run")
-            return StepResult(step.id, step.component, "changed", f"deleted {path}", host=step.host)
 
-        yield handle
+def _delete_data_dir(pool: Any, target: Any, step: Step) -> StepResult:
+    (command,) = step.commands
+    path = command.argv[-1]
+    probe = pool.run(target, ("test", "-e", path), sudo=True, step=step.id)
+    if probe.exit_code == 1:
+        return StepResult(step.id, step.component, "unchanged", f"{path} not present", host=step.host)
+    result = pool.run(target, command.argv, sudo=command.sudo, step=step.id)
+    if not result.ok:
+        tail = "\n".join(result.stderr.strip().splitlines()[-10:]) or "(no output)"
+        raise RemoteError(f"{step.host}, step {step.id}: `{command.display()}` failed with exit "
+                          f"{result.exit_code}: {tail}", hint="fix the cause on the node, then re-run")
+    return StepResult(step.id, step.component, "changed", f"deleted {path}", host=step.host)
