@@ -1,10 +1,10 @@
 """`o11yctl doctor` end to end: the CLI against a fake Kubernetes API, and a real sshd for the storage node.
 
 No cluster can run here (no kubelet, container runtime or etcd), so the Kubernetes API is
-the fake server of tests/lab/fake_kube.py with the pod log subresource added
-(tests/lab/doctor_lab.py), seeded with the objects a real cluster holds in each broken
-state: pods with the status the kubelet writes, the scheduler's events with its own
-messages, PVs and PVCs rendered by o11yctl's templates, nodes. The ownership checks and
+the fake server of tests/lab/fake_kube.py, seeded (tests/lab/doctor_lab.py) with the
+objects a real cluster holds in each broken state: pods with the status the kubelet
+writes and what their containers printed, the scheduler's events with its own messages,
+PVs and PVCs rendered by o11yctl's templates, nodes. The ownership checks and
 ``--fix`` run ``stat`` and ``chown`` for real over SSH, against a real sshd on 127.0.0.1
 whose "storage node" is a temporary directory on this machine.
 """
@@ -25,7 +25,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from tests.lab import doctor_lab
-from tests.lab.doctor_lab import NS, LoggingFakeKube, event, pod, seed_stack
+from tests.lab.doctor_lab import NS, event, pod, seed_stack
 from tests.lab.fake_helm import FakeHelm
 from tests.lab.fake_kube import KubeLab
 from tests.lab.helm_lab import helm_binary, helm_env, release_secret
@@ -42,16 +42,10 @@ DENIED = ('level=error ts=2025-01-01T10:05:00Z caller=log.go:216 msg="error runn
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[KubeLab]:
+def lab(fake_kube: KubeLab) -> KubeLab:
     """The fake API with the healthy stack seeded (tests break one thing each)."""
-    for lab in doctor_lab.running(tmp_path / "kube"):
-        seed_stack(lab.api)  # type: ignore[arg-type]
-        yield lab
-
-
-def _api(lab: KubeLab) -> LoggingFakeKube:
-    assert isinstance(lab.api, LoggingFakeKube)
-    return lab.api
+    seed_stack(fake_kube.api)
+    return fake_kube
 
 
 def _config(tmp_path: Path, *, storage_root: str = "/mnt/k8s-storage", node2: dict[str, Any] | None = None) -> Path:
@@ -102,14 +96,14 @@ def test_a_healthy_cluster_has_no_findings(lab: KubeLab, tmp_path: Path) -> None
     assert code == 0 and doc["ok"] and doc["findings"] == [] and doc["healthy"] is True
     assert doc["items"] == []
     # Read-only: nothing in the cluster changed.
-    assert _api(lab).mutations == []
+    assert lab.api.mutations == []
 
 
 def test_the_text_report_names_symptom_cause_evidence_and_fix(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     api.seed(pod("loki-0", "loki", ready=False, claims=["loki-pvc"], node_selector=LOKI_SELECTOR,
                  tolerations=[HEAVY], waiting="CrashLoopBackOff", restarts=4, last_reason="Error"))
-    api.set_log(NS, "loki-0", "loki", DENIED + "\n", previous=True)
+    api.set_log(NS, "loki-0", DENIED + "\n", container="loki", previous=True)
     result = runner.invoke(app, ["doctor", "-c", str(_config(tmp_path)), "--kubeconfig", str(lab.kubeconfig)])
     assert result.exit_code == 1, result.output
     text = " ".join(result.stdout.split())
@@ -150,7 +144,7 @@ def _pvc_event(message: str, reason: str = "FailedBinding") -> dict[str, Any]:
 
 def _rebuild_volumes(lab: KubeLab, pv_changes: dict[str, Any] | None, pvc: dict[str, Any] | None = None) -> None:
     """Replace loki-pv and loki-pvc with changed copies (the PV dropped when ``pv_changes`` is None)."""
-    api = _api(lab)
+    api = lab.api
     docs = doctor_lab.volumes()
     with api.lock:
         for key in [k for k in api.store if k[4] in ("loki-pv", "loki-pvc") and k[2] in ("persistentvolumes",
@@ -165,7 +159,7 @@ def _rebuild_volumes(lab: KubeLab, pv_changes: dict[str, Any] | None, pvc: dict[
 
 def test_pvc_pending_because_the_pv_is_missing(lab: KubeLab, tmp_path: Path) -> None:
     _rebuild_volumes(lab, None)
-    _api(lab).seed(_pvc_event('volume "loki-pv" not found'))
+    lab.api.seed(_pvc_event('volume "loki-pv" not found'))
     code, doc = doctor(lab, tmp_path)
     f = finding(doc, "pvc.pv-missing")
     assert code == 1 and f["symptom"] == "PVC stays in Pending" and f["subject"] == "pvc/loki-pvc"
@@ -176,7 +170,7 @@ def test_pvc_pending_because_the_pv_is_missing(lab: KubeLab, tmp_path: Path) -> 
 
 def test_pvc_pending_because_the_storage_classes_differ(lab: KubeLab, tmp_path: Path) -> None:
     _rebuild_volumes(lab, {"storageClassName": "local-path"})
-    _api(lab).seed(_pvc_event("Cannot bind to requested volume \"loki-pv\": storageClassName does not match"))
+    lab.api.seed(_pvc_event("Cannot bind to requested volume \"loki-pv\": storageClassName does not match"))
     f = finding(doctor(lab, tmp_path)[1], "pvc.storage-class")
     assert "PV loki-pv: storageClassName local-path" in f["evidence"]
     assert "PVC logging/loki-pvc: storageClassName local-storage" in f["evidence"]
@@ -192,7 +186,7 @@ def test_pvc_pending_because_the_pv_is_too_small(lab: KubeLab, tmp_path: Path) -
 
 def test_pvc_pending_because_the_access_modes_differ(lab: KubeLab, tmp_path: Path) -> None:
     _rebuild_volumes(lab, {"accessModes": ["ReadOnlyMany"]})
-    api = _api(lab)
+    api = lab.api
     api.seed(_pvc_event('Cannot bind to requested volume "loki-pv": incompatible accessMode'))
     # The fake's PV controller does not compare access modes; a real one leaves both unbound.
     pv = api.obj("v1", "PersistentVolume", "loki-pv")
@@ -209,7 +203,7 @@ def test_pvc_pending_because_the_access_modes_differ(lab: KubeLab, tmp_path: Pat
 
 
 def test_pvc_pending_because_the_pv_holds_the_claim_of_an_earlier_install(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     old_uid = api.obj("v1", "PersistentVolumeClaim", "loki-pvc", NS)["metadata"]["uid"]  # type: ignore[index]
     # Uninstall removed the claim; a new install created it again: the PV stays Released.
     with api.lock:
@@ -223,7 +217,7 @@ def test_pvc_pending_because_the_pv_holds_the_claim_of_an_earlier_install(lab: K
 
 
 def test_a_claim_waiting_for_its_first_consumer_is_not_a_finding(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     api.seed({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
               "metadata": {"name": "scratch", "namespace": NS},
               "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
@@ -238,7 +232,7 @@ def test_a_claim_waiting_for_its_first_consumer_is_not_a_finding(lab: KubeLab, t
 
 
 def _pending_loki(lab: KubeLab, message: str, **kw: Any) -> None:
-    api = _api(lab)
+    api = lab.api
     fields: dict[str, Any] = dict(claims=["loki-pvc"], node_selector=LOKI_SELECTOR, tolerations=[HEAVY])
     fields.update(kw)
     api.seed(pod("loki-0", "loki", node=None, phase="Pending", ready=False, unschedulable=message, **fields))
@@ -246,7 +240,7 @@ def _pending_loki(lab: KubeLab, message: str, **kw: Any) -> None:
 
 
 def test_pod_pending_because_the_storage_node_lacks_its_label_and_fix_labels_it(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     node = api.obj("v1", "Node", "node-2")
     assert node is not None
     del node["metadata"]["labels"]["hardware"]
@@ -270,7 +264,7 @@ def test_pod_pending_because_the_storage_node_lacks_its_label_and_fix_labels_it(
 
 
 def test_fix_without_yes_and_without_a_terminal_changes_nothing(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     node = api.obj("v1", "Node", "node-2")
     assert node is not None
     del node["metadata"]["labels"]["hardware"]
@@ -293,7 +287,7 @@ def test_pod_pending_because_it_does_not_tolerate_the_taint(lab: KubeLab, tmp_pa
 
 
 def test_a_changed_node_taint_is_set_back_by_fix(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     node = api.obj("v1", "Node", "node-2")
     assert node is not None
     node["spec"]["taints"] = [{"key": "heavy", "value": "yes", "effect": "NoSchedule"}]
@@ -323,7 +317,7 @@ def test_pod_pending_because_the_pv_is_pinned_to_another_node(lab: KubeLab, tmp_
 
 
 def test_pod_pending_because_its_claim_is_not_bound(lab: KubeLab, tmp_path: Path) -> None:
-    api = _api(lab)
+    api = lab.api
     with api.lock:
         del api.store[("", "v1", "persistentvolumeclaims", NS, "loki-pvc")]
     message = ('0/2 nodes are available: persistentvolumeclaim "loki-pvc" not found. preemption: 0/2 nodes are '
@@ -360,11 +354,11 @@ def storage_root() -> Iterator[Path]:
 
 
 def _crashing_loki(lab: KubeLab, log: str) -> None:
-    api = _api(lab)
+    api = lab.api
     api.seed(pod("loki-0", "loki", ready=False, claims=["loki-pvc"], node_selector=LOKI_SELECTOR,
                  tolerations=[HEAVY], waiting="CrashLoopBackOff", restarts=5, last_reason="Error"))
-    api.set_log(NS, "loki-0", "loki", 'level=info msg="Starting Loki"\n' + log + "\n", previous=True)
-    api.set_log(NS, "loki-0", "loki", "")
+    # Waiting to restart, the container's log is that of the run that crashed, with or without --previous.
+    api.set_log(NS, "loki-0", 'level=info msg="Starting Loki"\n' + log + "\n", container="loki", previous=True)
     api.seed(event("Pod", "loki-0", "BackOff", "Back-off restarting failed container loki in pod loki-0",
                    count=20))
 
@@ -420,10 +414,10 @@ def test_crashloop_from_a_config_error(lab: KubeLab, tmp_path: Path) -> None:
 
 
 def _not_ready_loki(lab: KubeLab, log: str) -> None:
-    api = _api(lab)
+    api = lab.api
     api.seed(pod("loki-0", "loki", ready=False, claims=["loki-pvc"], node_selector=LOKI_SELECTOR,
                  tolerations=[HEAVY]))
-    api.set_log(NS, "loki-0", "loki", 'level=info msg="Starting Loki"\n' + log + "\n")
+    api.set_log(NS, "loki-0", 'level=info msg="Starting Loki"\n' + log + "\n", container="loki")
     api.seed(event("Pod", "loki-0", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
                    count=40))
 
@@ -453,7 +447,8 @@ def test_alloy_timeouts_point_at_cross_node_networking(lab: KubeLab, tmp_path: P
             'component_id=loki.write.default component=client host=loki.logging.svc.cluster.local:3100 status=-1 '
             'error="Post \\"http://loki.logging.svc.cluster.local:3100/loki/api/v1/push\\": context deadline '
             'exceeded"')
-    _api(lab).set_log(NS, "alloy-n1", "alloy", 'level=info msg="configuration loaded successfully"\n' + line + "\n")
+    lab.api.set_log(NS, "alloy-n1", 'level=info msg="configuration loaded successfully"\n' + line + "\n",
+                      container="alloy")
     code, doc = doctor(lab, tmp_path)
     f = finding(doc, "alloy.push-timeout")
     assert code == 1 and f["symptom"] == "Alloy running but no logs in Loki"
@@ -487,7 +482,7 @@ def _bundle(path: Path) -> dict[str, str]:
 
 
 def _seed_secrets(lab: KubeLab) -> None:
-    api = _api(lab)
+    api = lab.api
     b64 = base64.b64encode
     api.seed({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
               "metadata": {"name": "grafana", "namespace": NS},
@@ -495,7 +490,7 @@ def _seed_secrets(lab: KubeLab) -> None:
     api.seed(release_secret("grafana", NS, 1, "deployed", "grafana", "10.5.15",
                             {"adminPassword": KNOWN, "grafana.ini": {"server": {"root_url": "x"}}}))
     # The secret also leaks into a log line, plain and URL-encoded.
-    api.set_log(NS, "grafana-5d8f7c9b6-x2x4z", "grafana",
+    api.set_log(NS, "grafana-5d8f7c9b6-x2x4z",
                 f'level=info msg="login" password={KNOWN} url=/login?p={quote(KNOWN, safe="")}\n'
                 f'level=info msg="token" t={os.environ.get("O11YCTL_GRAFANA_TOKEN", "")}\n')
 
@@ -531,12 +526,11 @@ def test_bundle_holds_what_a_maintainer_needs_and_no_secret(lab: KubeLab, tmp_pa
     helm.seed_release("loki", NS, [{"status": "deployed", "chart": "loki-6.21.0", "values": {"deploymentMode":
                                                                                              "SingleBinary"}}])
     _seed_secrets(lab)
-    api = _api(lab)
+    api = lab.api
     api.seed(pod("loki-0", "loki", ready=False, claims=["loki-pvc"], node_selector=LOKI_SELECTOR,
                  tolerations=[HEAVY], waiting="CrashLoopBackOff", restarts=2, last_reason="Error",
                  env=[{"name": "S3_SECRET_KEY", "value": "s3-secret-value-123"}]))
-    api.set_log(NS, "loki-0", "loki", DENIED + f" sudo={sudo}\n", previous=True)
-    api.set_log(NS, "loki-0", "loki", "level=info msg=restarting\n")
+    api.set_log(NS, "loki-0", DENIED + f" sudo={sudo}\n", container="loki", previous=True)
     out = tmp_path / "support.tar.gz"
 
     code, doc = doctor(lab, tmp_path, "--bundle", str(out), "--sudo-password-stdin", input=sudo + "\n")

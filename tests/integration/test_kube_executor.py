@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -84,21 +87,135 @@ def test_apply_without_force_conflicts_with_a_hand_made_object(kube: Kube, fake_
 def test_service_proxy(kube: Kube, fake_kube: KubeLab) -> None:
     api = fake_kube.api
     api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
-    seen: list[tuple[str, str, dict[str, list[str]], bytes]] = []
+    seen: list[tuple[str, str, dict[str, list[str]], bytes, dict[str, str]]] = []
 
-    def loki(method: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, str, bytes]:
-        seen.append((method, path, query, body))
+    def loki(method: str, path: str, query: dict[str, list[str]], body: bytes,
+             headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        seen.append((method, path, query, body, {k.lower(): v for k, v in headers.items()}))
         return 200, "application/json", b'{"status":"success"}'
 
     api.add_service("logging", "loki", 3100, loki)
     status, body = kube.proxy_request("logging", "loki", 3100, "POST", "/loki/api/v1/push", {"a": "b"}, b"{}")
     assert (status, body) == (200, b'{"status":"success"}')
-    assert seen == [("POST", "/loki/api/v1/push", {"a": ["b"]}, b"{}")]
+    [(method, path, query, sent, headers)] = seen
+    assert (method, path, query, sent) == ("POST", "/loki/api/v1/push", {"a": ["b"]}, b"{}")
+    # The API server keeps its own credentials and says where the request came from.
+    assert "authorization" not in headers
+    assert headers["content-type"] == "application/json" and headers["accept"] == "application/json"
+    assert headers["x-forwarded-uri"] == "/api/v1/namespaces/logging/services/loki:3100/proxy/loki/api/v1/push"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
     api.add_service("logging", "tempo", 3200)
     status, body = kube.proxy_request("logging", "tempo", 3200, "GET", "/ready")
     assert status == 503 and b"no endpoints available" in body
     status, _ = kube.proxy_request("logging", "grafana", 80, "GET", "/api/health")
     assert status == 404
+
+
+def test_a_hung_backend_holds_up_only_its_own_requests(kube: Kube, fake_kube: KubeLab) -> None:
+    api = fake_kube.api
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    release = threading.Event()
+
+    def hung(method: str, path: str, query: dict[str, list[str]], body: bytes,
+             headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        release.wait(30)
+        return 200, "text/plain", b"late\n"
+
+    api.add_service("logging", "tempo", 3200, hung)
+    api.add_service("logging", "loki", 3100, (200, "text/plain", b"ready\n"))
+    outcome: list[str] = []
+
+    def ask_tempo() -> None:
+        try:
+            kube.proxy_request("logging", "tempo", 3200, "GET", "/ready", timeout=3)
+            outcome.append("answered")
+        except KubeError as exc:
+            outcome.append(exc.message)
+
+    waiting = threading.Thread(target=ask_tempo)
+    waiting.start()
+    try:
+        time.sleep(0.3)  # the request to tempo is now waiting on its backend
+        started = time.monotonic()
+        assert kube.proxy_request("logging", "loki", 3100, "GET", "/ready", timeout=3) == (200, b"ready\n")
+        assert kube.get("v1", "Namespace", "logging") is not None
+        assert time.monotonic() - started < 1.0
+        waiting.join(10)
+        assert outcome and "timed out" in outcome[0]
+    finally:
+        release.set()
+        waiting.join(10)
+
+
+def test_pod_log(kube: Kube, fake_kube: KubeLab) -> None:
+    api = fake_kube.api
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    api.add_pod("logging", "loki-0")
+    api.set_log("logging", "loki-0", "old line\n", age=3600)
+    api.set_log("logging", "loki-0", "one\ntwo\nthree\n", append=True)
+    assert kube.pod_log("logging", "loki-0") == "old line\none\ntwo\nthree\n"
+    assert kube.pod_log("logging", "loki-0", container="main", tail_lines=2) == "two\nthree\n"
+    assert kube.pod_log("logging", "loki-0", since_seconds=60) == "one\ntwo\nthree\n"
+    assert kube.pod_log("logging", "loki-0", tail_lines=4, since_seconds=60) == "one\ntwo\nthree\n"
+    # No previous run, no such pod, no such container: the API server's 400 and 404 are "no log".
+    assert kube.pod_log("logging", "loki-0", previous=True) is None
+    assert kube.pod_log("logging", "loki-1") is None
+    assert kube.pod_log("logging", "loki-0", container="loki") is None
+    raw = kube.request("GET", "/api/v1/namespaces/logging/pods/loki-0/log", query={"previous": "true"})
+    assert raw.status == 400
+    assert raw.json()["message"] == 'previous terminated container "main" in pod "loki-0" not found'
+
+
+def test_pod_log_follows_the_container_status(kube: Kube, fake_kube: KubeLab) -> None:
+    api = fake_kube.api
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    alloy = api.add_pod("logging", "alloy-a1")
+    alloy["spec"]["containers"] = [{"name": "alloy", "image": "x"}, {"name": "config-reloader", "image": "y"}]
+    alloy["status"]["containerStatuses"] = [
+        {"name": "alloy", "ready": False, "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}},
+        {"name": "config-reloader", "ready": False, "restartCount": 0,
+         "state": {"waiting": {"reason": "ContainerCreating"}}},
+    ]
+    api.seed(alloy, manager="kubelet")
+    api.set_log("logging", "alloy-a1", "crashed\n", container="alloy", previous=True)
+    # Several containers: one must be named.
+    raw = kube.request("GET", "/api/v1/namespaces/logging/pods/alloy-a1/log")
+    assert raw.status == 400
+    assert raw.json()["message"] == ("a container name must be specified for pod alloy-a1, choose one of: "
+                                     "[alloy config-reloader]")
+    assert kube.pod_log("logging", "alloy-a1") is None
+    # Waiting to restart, the container shows the run that crashed, with or without previous.
+    assert kube.pod_log("logging", "alloy-a1", container="alloy") == "crashed\n"
+    assert kube.pod_log("logging", "alloy-a1", container="alloy", previous=True) == "crashed\n"
+    raw = kube.request("GET", "/api/v1/namespaces/logging/pods/alloy-a1/log", query={"container": "config-reloader"})
+    assert raw.status == 400
+    assert raw.json()["message"] == ('container "config-reloader" in pod "alloy-a1" is waiting to start: '
+                                     "ContainerCreating")
+    # Not scheduled yet: an empty log, not an error.
+    api.add_pod("logging", "loki-0", phase="Pending", node="")
+    assert kube.pod_log("logging", "loki-0") == ""
+    # Invalid options are the API server's 422.
+    raw = kube.request("GET", "/api/v1/namespaces/logging/pods/loki-0/log", query={"tailLines": "-1"})
+    assert raw.status == 422 and "tailLines: Invalid value: -1" in raw.json()["message"]
+
+
+def test_pod_log_refused_or_failed_is_an_error(kube: Kube, fake_kube: KubeLab) -> None:
+    api = fake_kube.api
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    api.add_pod("logging", "loki-0")
+    path = "/api/v1/namespaces/logging/pods/loki-0/log"
+    api.fail("GET", path, status=403, reason="Forbidden",
+             message='pods "loki-0" is forbidden: User "dev" cannot get resource "pods/log" in API group "" in '
+                     'the namespace "logging"')
+    with pytest.raises(KubeError, match="cannot get resource") as refused:
+        kube.pod_log("logging", "loki-0")
+    assert refused.value.exit_code == 3
+    api.fail("GET", path, message="Get \"https://10.0.0.103:10250/containerLogs/logging/loki-0/main\": dial tcp "
+                                  "10.0.0.103:10250: connect: no route to host")
+    with pytest.raises(KubeError, match="no route to host") as failed:
+        kube.pod_log("logging", "loki-0")
+    assert failed.value.exit_code != 3
 
 
 def test_kubeconfig_problems_are_preflight_errors(fake_kube: KubeLab, tmp_path: Path,

@@ -4,21 +4,15 @@ No control plane can run on this machine (no kubelet, no container runtime, no e
 `doctor` is pointed at :mod:`tests.lab.fake_kube` through a kubeconfig, and the objects a
 real cluster would hold are seeded as the kubelet, the scheduler and the PV controller
 would have written them: pods with their status and conditions, events with the
-scheduler's own messages, PVs and PVCs rendered from o11yctl's templates, nodes.
-
-:class:`LoggingFakeKube` adds what the fake lacks and doctor reads: the pod ``log``
-subresource (``container``, ``previous`` and ``tailLines``, answered as the API server
-answers: ``text/plain``, 404 for a missing pod, 400 for a missing previous run or an
-unknown container). It fails closed like its parent: any other subresource is still an
-unexpected request.
+scheduler's own messages, PVs and PVCs rendered from o11yctl's templates, nodes, and
+what the containers printed (:meth:`tests.lab.fake_kube.FakeKube.set_log`).
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -26,65 +20,9 @@ import yaml
 from o11yctl.config import Config, default_config
 from o11yctl.context import build_context
 from o11yctl.templating import render_files
-from tests.lab.fake_kube import ApiError, FakeKube, KubeLab
+from tests.lab.fake_kube import FakeKube
 
 NS = "logging"
-_LOG_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log")
-
-
-class LoggingFakeKube(FakeKube):
-    """The fake API server, also serving ``GET .../pods/<name>/log``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.logs: dict[tuple[str, str, str, bool], str] = {}
-
-    def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
-        """What the container printed (in its previous run, with ``previous``)."""
-        with self.lock:
-            self.logs[(namespace, pod, container, previous)] = text
-
-    def _route(self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str],
-               body: bytes) -> tuple[int, str, bytes]:
-        match = _LOG_PATH.fullmatch(path)
-        if match is None or method != "GET":
-            return super()._route(method, path, query, headers, body)
-        namespace, name = match.groups()
-        pod = self.store.get(("", "v1", "pods", namespace, name))
-        if pod is None:
-            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
-        names = [c["name"] for c in pod["spec"].get("containers", [])]
-        names += [c["name"] for c in pod["spec"].get("initContainers", [])]
-        container = (query.get("container") or [""])[0]
-        if not container:
-            if len(names) != 1:
-                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one "
-                                                  f"of: [{' '.join(names)}]")
-            container = names[0]
-        if container not in names:
-            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        previous = (query.get("previous") or ["false"])[0] == "true"
-        text = self.logs.get((namespace, name, container, previous))
-        if text is None:
-            if previous:
-                raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" '
-                                                  "not found")
-            text = ""
-        tail = (query.get("tailLines") or [""])[0]
-        if tail:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-int(tail):]) if int(tail) else ""
-        return 200, "text/plain", text.encode()
-
-
-def running(tmp_path: Path) -> Iterator[KubeLab]:
-    """A :class:`LoggingFakeKube` with a kubeconfig; checked for unexpected requests at the end."""
-    api = LoggingFakeKube().start()
-    try:
-        yield KubeLab(api, api.write_kubeconfig(tmp_path / "kubeconfig"))
-    finally:
-        api.stop()
-    api.check_clean()
 
 
 # --- objects as the cluster's components write them ------------------------------------------------
@@ -165,7 +103,7 @@ def volumes(cfg: Config | None = None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def seed_stack(api: LoggingFakeKube, *, skip: Sequence[str] = (), cfg: Config | None = None) -> None:
+def seed_stack(api: FakeKube, *, skip: Sequence[str] = (), cfg: Config | None = None) -> None:
     """The runbook's stack, healthy: nodes, bound volumes, Loki, Tempo, Alloy on each node, Grafana, logs.
 
     Args:
@@ -207,9 +145,9 @@ def seed_stack(api: LoggingFakeKube, *, skip: Sequence[str] = (), cfg: Config | 
         if p["metadata"]["name"] not in skip:
             api.seed(p, manager="kubelet")
     for (p_name, container), text in logs.items():
-        api.set_log(NS, p_name, container, text)
+        api.set_log(NS, p_name, text, container)
 
 
-def replace(api: LoggingFakeKube, obj: Mapping[str, Any], *, manager: str = "kubelet") -> dict[str, Any]:
+def replace(api: FakeKube, obj: Mapping[str, Any], *, manager: str = "kubelet") -> dict[str, Any]:
     """Store ``obj`` in place of the object of the same kind and name (as a controller's write would)."""
     return api.seed(copy.deepcopy(dict(obj)), manager=manager)

@@ -29,9 +29,17 @@ What it implements:
   until the claim's ``uid`` is cleared; deleting a namespace deletes what is in it;
 - a few validations real clusters make (422 Invalid): names, a PVC's spec after
   creation (only a larger storage request), a PV's volume source and node affinity;
+- the pod log subresource ``GET /api/v1/namespaces/<ns>/pods/<name>/log`` with
+  ``container``, ``previous``, ``tailLines`` and ``sinceSeconds``, answered from what
+  :meth:`FakeKube.set_log` seeded and from the pod's container statuses, as the API
+  server and the kubelet answer (see :meth:`FakeKube.set_log`);
 - the service proxy ``/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/<path>``:
   404 without the Service, 503 "no endpoints" without a scripted backend, else the
-  scripted answer (:meth:`FakeKube.add_service`).
+  scripted backend's answer (:meth:`FakeKube.add_service`). The backend gets the
+  request headers the API server forwards (all but ``Authorization``, impersonation and
+  hop-by-hop headers, plus ``X-Forwarded-For`` and ``X-Forwarded-Uri``) and runs outside
+  the fake's lock, so a slow or hung backend holds up only the requests sent to it; a
+  backend that cannot be reached (``OSError``) is a 503 "error trying to reach service".
 
 It speaks HTTPS with a self-signed certificate made at start (the kubeconfig
 carries it as ``certificate-authority-data``) and wants a bearer token, as a K3s
@@ -55,6 +63,7 @@ import re
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -69,8 +78,21 @@ import yaml
 TOKEN = "fake-token-for-tests"
 GIT_VERSION = "v1.31.4+k3s1"
 
-#: A proxy backend: (method, path, query, body) -> (status, content type, body).
-ProxyHandler = Callable[[str, str, dict[str, list[str]], bytes], tuple[int, str, bytes]]
+#: An answer on the wire: (status, content type, body).
+Answer = tuple[int, str, bytes]
+
+#: A proxy backend: (method, path, query, body, forwarded headers) -> (status, content type, body).
+ProxyHandler = Callable[[str, str, dict[str, list[str]], bytes, Mapping[str, str]], Answer]
+
+#: Headers the API server does not pass on to a proxied service: its own credentials (removed once
+#: the request is authenticated), impersonation, and the hop-by-hop headers of RFC 9110 section 7.6.1.
+_NOT_FORWARDED = frozenset({
+    "authorization", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+
+#: The pod log options the fake implements; any other one is a gap in the fake.
+_LOG_OPTIONS = frozenset({"container", "previous", "tailLines", "sinceSeconds"})
 
 
 @dataclass(frozen=True)
@@ -170,6 +192,8 @@ class FakeKube:
         self.unexpected: list[str] = []
         self.failures: list[Failure] = []
         self.proxies: dict[tuple[str, str, str], ProxyHandler] = {}
+        #: Seeded logs: (namespace, pod, container, previous run?) -> [(when written, epoch seconds; line)].
+        self.logs: dict[tuple[str, str, str, bool], list[tuple[float, str]]] = {}
         self.ca_pem = b""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -321,7 +345,46 @@ class FakeKube:
                 self.proxies[key] = backend
             else:
                 fixed = backend
-                self.proxies[key] = lambda method, path, query, body: fixed
+                self.proxies[key] = lambda method, path, query, body, headers: fixed
+
+    def set_log(self, namespace: str, pod: str, text: str, container: str | None = None, previous: bool = False,
+                *, age: float = 0.0, append: bool = False) -> None:
+        """What a container printed, for ``GET .../pods/<pod>/log`` (``kubectl logs``).
+
+        The answer follows the API server and the kubelet, reading the pod as seeded: 404
+        without the pod; 400 without ``container`` when the pod has several, or for a
+        container it does not have; an empty log while the pod has no node. Which run of
+        the container answers depends on its status: the current run when it is
+        ``running`` or ``terminated``; with ``previous=true``, the run in
+        ``lastState.terminated`` (else 400 "previous terminated container ... not found");
+        a container ``waiting`` to restart shows its last run (what ``kubectl logs`` shows
+        in a crash loop), one that never ran is a 400 "waiting to start". Container IDs are
+        not needed. ``tailLines`` keeps the last lines, then ``sinceSeconds`` the recent ones.
+
+        Args:
+            namespace: the pod's namespace.
+            pod: the pod's name.
+            text: the lines (a log never seeded is empty).
+            container: which container; may be left out for a pod already seeded with one container.
+            previous: the container's previous run (``lastState.terminated`` in its status) instead.
+            age: how many seconds ago the lines were written (for ``sinceSeconds``).
+            append: add to what was seeded before instead of replacing it.
+
+        Raises:
+            ValueError: ``container`` left out, and the pod is not seeded or has several containers.
+        """
+        with self.lock:
+            if container is None:
+                found = self.store.get(("", "v1", "pods", namespace, pod))
+                names = _container_names(found, init=False) if found else []
+                if len(names) != 1:
+                    raise ValueError(f"set_log: name the container of pod {namespace}/{pod} "
+                                     f"(it {'has ' + ', '.join(names) if names else 'is not seeded yet'})")
+                container = names[0]
+            written = time.time() - age
+            lines = [(written, line) for line in text.splitlines(keepends=True)]
+            key = (namespace, pod, container, previous)
+            self.logs[key] = (self.logs.get(key, []) if append else []) + lines
 
     def install_gateway_api(self) -> None:
         """Seed the Gateway API's standard CRDs (gateway.networking.k8s.io/v1)."""
@@ -471,8 +534,8 @@ class FakeKube:
 
     # --- request handling ----------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
-               ) -> tuple[int, str, bytes]:
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, *,
+               client: str = "127.0.0.1") -> Answer:
         split = urlsplit(raw_path)
         path, query = split.path, parse_qs(split.query, keep_blank_values=True)
         with self.lock:
@@ -485,7 +548,10 @@ class FakeKube:
             return _json_answer(401, status_doc(401, "Unauthorized", "Unauthorized"))
         try:
             with self.lock:
-                return self._route(method, path, query, headers, body)
+                routed = self._route(method, path, query, headers, body)
+            if isinstance(routed, _Forward):  # the service proxy: wait for the backend without the lock
+                return routed.send(_forwarded_headers(headers, client, path))
+            return routed
         except ApiError as exc:
             return _json_answer(exc.status, status_doc(exc.status, exc.reason, exc.message, exc.details))
         except Exception as exc:  # a bug in the fake: answer, and fail the test at teardown
@@ -504,7 +570,7 @@ class FakeKube:
         return ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str],
-               body: bytes) -> tuple[int, str, bytes]:
+               body: bytes) -> Answer | _Forward:
         parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
         if method == "GET" and path == "/version":
             return _json_answer(200, {"major": "1", "minor": "31", "gitVersion": GIT_VERSION,
@@ -553,6 +619,8 @@ class FakeKube:
             raise self._unexpected(method, path, why="scope")
         if plural == "services" and sub and sub[0] == "proxy" and name:
             return self._proxy(method, namespace, name, "/" + "/".join(sub[1:]), query, body)
+        if rtype.kind == "Pod" and not group and name and sub == ["log"] and method == "GET":
+            return self._pod_log(namespace, name, query, path)
         if sub:
             raise self._unexpected(method, path, why=f"subresource {'/'.join(sub)}")
         if name is None:
@@ -804,8 +872,76 @@ class FakeKube:
         self._reconcile()
         return _json_answer(200, obj)
 
+    def _pod_log(self, namespace: str, name: str, query: dict[str, list[str]], path: str) -> Answer:
+        unknown = sorted(set(query) - _LOG_OPTIONS)
+        if unknown:
+            raise self._unexpected("GET", path, why=f"log options {', '.join(unknown)}")
+        container = _option(query, "container")
+        previous = _log_bool(_option(query, "previous") or "false")
+        tail = _log_int(query, "tailLines")
+        since = _log_int(query, "sinceSeconds")
+        problems = []
+        if tail is not None and tail < 0:
+            problems.append(f"tailLines: Invalid value: {tail}: must be greater than or equal to 0")
+        if since is not None and since < 1:
+            problems.append(f"sinceSeconds: Invalid value: {since}: must be greater than 0")
+        if problems:
+            listed = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+            raise ApiError(422, "Invalid", f"PodLogOptions \"{name}\" is invalid: {listed}",
+                           {"name": name, "kind": "PodLogOptions"})
+        pod = self._get(self.types[("", "v1", "pods")], namespace, name)
+        names = _container_names(pod)
+        if not container:
+            main = _container_names(pod, init=False)
+            if len(main) != 1:
+                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}"
+                                                  + (f", choose one of: [{' '.join(names)}]" if main else ""))
+            container = main[0]
+        elif container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        if not (pod.get("spec") or {}).get("nodeName"):
+            return 200, "text/plain", b""  # no node: the API server has no kubelet to ask
+        run_previous = self._run_to_read(pod, name, container, previous)
+        lines = self.logs.get((namespace, name, container, run_previous), [])
+        if tail is not None:
+            lines = lines[len(lines) - tail:] if tail else []
+        if since is not None:
+            oldest = time.time() - since
+            lines = [entry for entry in lines if entry[0] >= oldest]
+        return 200, "text/plain", "".join(line for _at, line in lines).encode()
+
+    @staticmethod
+    def _run_to_read(pod: Mapping[str, Any], name: str, container: str, previous: bool) -> bool:
+        """Which run the kubelet reads the log of (True: the previous one), or its 400."""
+        status = pod.get("status") or {}
+        statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+        found = next((c for c in statuses if c.get("name") == container), None)
+        if found is None:
+            raise ApiError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is not available")
+        state = found.get("state") or {}
+        last_run = bool((found.get("lastState") or {}).get("terminated"))
+        if previous:
+            if not last_run:
+                raise ApiError(400, "BadRequest", f"previous terminated container \"{container}\" in pod "
+                                                  f"\"{name}\" not found")
+            return True
+        if state.get("running") is not None or state.get("terminated") is not None:
+            return False
+        if last_run:
+            return True  # waiting to restart: the log of the run that ended
+        reason = (state.get("waiting") or {}).get("reason")
+        if reason == "ErrImagePull":
+            reason = "image can't be pulled"
+        elif reason == "ImagePullBackOff":
+            reason = "trying and failing to pull image"
+        if reason is None:
+            raise ApiError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is waiting to start "
+                                              "- no logs yet")
+        raise ApiError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is waiting to start: "
+                                          f"{reason}")
+
     def _proxy(self, method: str, namespace: str, target: str, path: str, query: dict[str, list[str]],
-               body: bytes) -> tuple[int, str, bytes]:
+               body: bytes) -> _Forward:
         parts = target.split(":")
         name, port = (parts[-2], parts[-1]) if len(parts) >= 2 else (parts[0], "")
         service = self.store.get(("", "v1", "services", namespace, name))
@@ -814,8 +950,24 @@ class FakeKube:
         handler = self.proxies.get((namespace, name, port))
         if handler is None:
             raise ApiError(503, "ServiceUnavailable", f"no endpoints available for service \"{name}\"")
-        status, content_type, data = handler(method, path, query, body)
-        return status, content_type, data
+        return _Forward(handler, method, path, query, body)
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """A proxied request, found under the lock and sent to its backend after the lock is released."""
+
+    handler: ProxyHandler
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: bytes
+
+    def send(self, headers: Mapping[str, str]) -> Answer:
+        try:
+            return self.handler(self.method, self.path, self.query, self.body, headers)
+        except OSError as exc:  # what the API server says when the endpoint does not answer
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -831,12 +983,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         headers = {("Authorization" if k.lower() == "authorization" else
                     "Content-Type" if k.lower() == "content-type" else k): v for k, v in headers.items()}
-        status, content_type, data = self.server_fake.handle(self.command, self.path, headers, body)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        status, content_type, data = self.server_fake.handle(self.command, self.path, headers, body,
+                                                             client=self.client_address[0])
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (its timeout)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -868,8 +1024,45 @@ def _self_signed_cert() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _json_answer(status: int, doc: Any) -> tuple[int, str, bytes]:
+def _json_answer(status: int, doc: Any) -> Answer:
     return status, "application/json", json.dumps(doc).encode()
+
+
+def _forwarded_headers(headers: Mapping[str, str], client: str, path: str) -> dict[str, str]:
+    """The request headers as the API server passes them to a proxied service."""
+    out = {k: v for k, v in headers.items()
+           if k.lower() not in _NOT_FORWARDED and not k.lower().startswith("impersonate-")}
+    out["X-Forwarded-For"] = client
+    out["X-Forwarded-Uri"] = path
+    return out
+
+
+def _container_names(pod: Mapping[str, Any], *, init: bool = True) -> list[str]:
+    """The names of a pod's containers, after its init containers (unless ``init`` is False)."""
+    spec = pod.get("spec") or {}
+    return [str(c.get("name")) for c in [*(spec.get("initContainers") or [] if init else []),
+                                         *(spec.get("containers") or [])]]
+
+
+def _option(query: dict[str, list[str]], name: str) -> str:
+    return (query.get(name) or [""])[0]
+
+
+def _log_bool(value: str) -> bool:
+    truth = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+    if value.lower() not in truth:
+        raise ApiError(400, "BadRequest", f'strconv.ParseBool: parsing "{value}": invalid syntax')
+    return truth[value.lower()]
+
+
+def _log_int(query: dict[str, list[str]], name: str) -> int | None:
+    value = _option(query, name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "BadRequest", f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
 
 
 def _parse_body(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:

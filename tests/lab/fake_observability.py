@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -645,12 +645,18 @@ class FakeGateway(FakeServer):
             return text(503, "upstream connect error or disconnect/reset before headers")
 
 
-def proxy_to(url: str) -> Callable[[str, str, dict[str, list[str]], bytes], tuple[int, str, bytes]]:
-    """A backend for the fake Kubernetes API's service proxy that forwards to a fake server at ``url``."""
+def proxy_to(url: str) -> Callable[[str, str, dict[str, list[str]], bytes, Mapping[str, str]],
+                                   tuple[int, str, bytes]]:
+    """A backend for the fake Kubernetes API's service proxy that forwards to a fake server at ``url``.
 
-    def forward(method: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, str, bytes]:
+    The request goes on with the headers the API server forwarded, except ``Host`` and
+    ``Content-Length``, which belong to the new connection.
+    """
+
+    def forward(method: str, path: str, query: dict[str, list[str]], body: bytes,
+                forwarded: Mapping[str, str]) -> tuple[int, str, bytes]:
         target = url.rstrip("/") + path + ("?" + urlencode(query, doseq=True) if query else "")
-        headers = {"Content-Type": "application/json"} if body else {}
+        headers = {k: v for k, v in forwarded.items() if k.lower() not in ("host", "content-length")}
         request = urllib.request.Request(target, data=body or None, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:

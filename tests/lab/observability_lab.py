@@ -36,6 +36,11 @@ from tests.lab.fake_observability import (
 from tests.lab.sshd import Sshd, TestUser, write_known_hosts
 
 NS = "logging"
+#: The Alloy pods, one per node.
+ALLOY_PODS = {"alloy-a1": "node-1", "alloy-b2": "node-2"}
+#: What each Alloy pod's ``alloy`` container has printed in the healthy stack.
+QUIET_ALLOY_LOG = ('ts=2025-01-01T10:00:00Z level=info msg="finished node evaluation" controller_path=/ '
+                   'trace_id=""\n')
 
 
 def pod(name: str, node: str, labels: dict[str, str], *, claim: str | None = None, ready: bool = True,
@@ -77,15 +82,6 @@ class StackLab:
     @property
     def servers(self) -> tuple[FakeServer, ...]:
         return (self.loki, self.tempo, self.grafana, self.gateway)
-
-    def alloy_logs(self, text: str, times: int = 2) -> None:
-        """What the Alloy pods' logs say, for the next ``times`` reads.
-
-        The fake API has no ``pods/<name>/log``; its scripted answers carry ``text`` in a
-        Status body, which is enough for a check that searches the log for a phrase.
-        """
-        self.api.fail("GET", rf"/api/v1/namespaces/{NS}/pods/alloy-[a-z0-9]+/log", status=200, reason="OK",
-                      message=text, times=times)
 
 
 @contextmanager
@@ -146,9 +142,10 @@ def running_stack(kube: KubeLab, sshd: Sshd, user: TestUser, storage_root: Path,
     api.seed(pod("loki-0", "node-2", {"app.kubernetes.io/name": "loki"}, claim="loki-pvc"), manager="kubelet")
     api.seed(pod("tempo-0", "node-2", {"app.kubernetes.io/name": "tempo"}, claim="tempo-pvc"), manager="kubelet")
     api.seed(pod("grafana-6d9f7c-x2x4k", "node-1", {"app.kubernetes.io/name": "grafana"}), manager="kubelet")
-    for name, node in (("alloy-a1", "node-1"), ("alloy-b2", "node-2")):
+    for name, node in ALLOY_PODS.items():
         api.seed(pod(name, node, {"app.kubernetes.io/name": "alloy"}, containers=("alloy", "config-reloader")),
                  manager="kubelet")
+        api.set_log(NS, name, QUIET_ALLOY_LOG, container="alloy")
     admin_user, admin_password = grafana.admin
     api.seed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana", "namespace": NS}, "type": "Opaque",
               "data": {"admin-user": base64.b64encode(admin_user.encode()).decode(),

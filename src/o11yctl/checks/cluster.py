@@ -33,9 +33,9 @@ class KubeReader(Protocol):
     def list(self, api_version: str, kind: str, namespace: str | None = None, *,
              label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]: ...
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-                body: Any = None, content_type: str = "application/json", timeout: float | None = None,
-                what: str | None = None) -> Any: ...
+    def pod_log(self, namespace: str, pod: str, *, container: str | None = None, previous: bool = False,
+                tail_lines: int | None = None, since_seconds: int | None = None,
+                timeout: float | None = None) -> str | None: ...
 
 
 class SshRunner(Protocol):
@@ -279,15 +279,11 @@ def check_alloy_logs(ctx: CheckContext) -> Verdict:
             continue  # never started: no log yet (alloy.pods reports it)
         name = _name(pod)
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        query = [("sinceSeconds", "900"), ("tailLines", "2000")]
-        if "alloy" in containers:
-            query.append(("container", "alloy"))
-        resp = kube.request("GET", f"/api/v1/namespaces/{ctx.namespace}/pods/{name}/log", query=query,
-                            timeout=ctx.deadline.timeout(ctx.request_timeout), what=f"logs of pod {name}")
-        if resp.status != 200:
-            return failed(f"cannot read the logs of {name}: HTTP {resp.status}",
-                          "the kubeconfig's user needs `get` on pods/log in the namespace")
-        logs[name] = bytes(resp.body).decode("utf-8", "replace")
+        text = kube.pod_log(ctx.namespace, name, container="alloy" if "alloy" in containers else None,
+                            since_seconds=900, tail_lines=2000, timeout=ctx.deadline.timeout(ctx.request_timeout))
+        if text is None:
+            continue  # gone, or its container has not started yet (alloy.pods reports it)
+        logs[name] = text
     return judge_alloy_logs(logs, namespace=ctx.namespace)
 
 

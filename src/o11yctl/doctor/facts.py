@@ -16,11 +16,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
 
 from o11yctl.config import Config
 from o11yctl.context import PV_NAMES, data_dir
-from o11yctl.errors import O11yError
+from o11yctl.errors import EXIT_UNREACHABLE, KubeError, O11yError
 from o11yctl.model import CommandResult, SshTarget
 
 if TYPE_CHECKING:
@@ -50,10 +49,10 @@ class KubeReader(Protocol):
         """Every object of a kind."""
         ...
 
-    def request(self, method: str, path: str, *, query: Any = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None,
-                what: str | None = None) -> Any:
-        """One raw request (status and body)."""
+    def pod_log(self, namespace: str, pod: str, *, container: str | None = None, previous: bool = False,
+                tail_lines: int | None = None, since_seconds: int | None = None,
+                timeout: float | None = None) -> str | None:
+        """One container's log, or None when the API server has none to give."""
         ...
 
 
@@ -520,23 +519,17 @@ def _log_matters(pod: PodFacts, container: ContainerFacts) -> bool:
 
 def read_log(kube: KubeReader, namespace: str, pod: str, container: str, *, previous: bool = False,
              tail_lines: int | None = LOG_TAIL_LINES) -> str | None:
-    """The end of one container's log (or of its previous run), or None when there is none.
+    """The end of one container's log (or of its previous run), or None when there is none to read.
 
     Raises:
-        KubeError: the API cannot be reached.
+        KubeError: the API cannot be reached, or does not let this user read logs (exit 3).
     """
-    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}/log"
-    query = [("container", container)]
-    if previous:
-        query.append(("previous", "true"))
-    if tail_lines:
-        query.append(("tailLines", str(tail_lines)))
-    resp = kube.request("GET", path, query=query,
-                        what=f"read the {'previous ' if previous else ''}log of {pod}/{container}")
-    if resp.status != 200:
-        return None  # e.g. 400 "previous terminated container ... not found"
-    body: bytes = resp.body
-    return body.decode("utf-8", "replace")
+    try:
+        return kube.pod_log(namespace, pod, container=container, previous=previous, tail_lines=tail_lines or None)
+    except KubeError as exc:
+        if exc.exit_code == EXIT_UNREACHABLE:
+            raise  # the API is down, or refuses this user: nothing else doctor reads will work either
+        return None  # e.g. a 500 from an API server that cannot reach the pod's kubelet
 
 
 def probe_ownership(runner: CommandRunner, target: SshTarget, paths: Sequence[str], *,

@@ -315,6 +315,46 @@ class Kube:
         doc = self._json("GET", self.path(api_version, kind, None, namespace), what=what, query=query)
         return [dict(i) for i in doc.get("items") or []]
 
+    def pod_log(self, namespace: str, pod: str, *, container: str | None = None, previous: bool = False,
+                tail_lines: int | None = None, since_seconds: int | None = None,
+                timeout: float | None = None) -> str | None:
+        """What one container of a pod printed (``kubectl logs``), or None when there is no such log.
+
+        The API server answers 404 when the pod does not exist and 400 when the log cannot
+        be read: no previous run (``previous``), a container that is still waiting to start,
+        an unknown container, or no ``container`` for a pod that has several.
+
+        Args:
+            namespace: the pod's namespace.
+            pod: the pod's name.
+            container: which container; may be left out when the pod has only one.
+            previous: the log of the container's previous run (the one that crashed).
+            tail_lines: only this many lines from the end.
+            since_seconds: only lines written in the last this many seconds.
+            timeout: seconds for this request (default: the connection's timeout).
+
+        Raises:
+            KubeError: the API cannot be reached (exit 3), refuses the read (403), or fails (5xx).
+        """
+        query: list[tuple[str, str]] = []
+        if container:
+            query.append(("container", container))
+        if previous:
+            query.append(("previous", "true"))
+        if tail_lines is not None:
+            query.append(("tailLines", str(tail_lines)))
+        if since_seconds is not None:
+            query.append(("sinceSeconds", str(since_seconds)))
+        path = f"{self.path('v1', 'Pod', pod, namespace)}/log"
+        what = (f"read the {'previous ' if previous else ''}log of pod {namespace}/{pod}"
+                + (f", container {container}" if container else ""))
+        resp = self.request("GET", path, query=query, timeout=timeout, what=what)
+        if resp.status in (400, 404):
+            return None
+        if resp.status != 200:
+            raise api_error(resp, what)
+        return resp.body.decode("utf-8", "replace")
+
     # --- writes --------------------------------------------------------------------------------
 
     def apply(self, manifest: Mapping[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
