@@ -129,26 +129,31 @@ def outcome_counts(steps: Sequence[StepResult]) -> str:
 
 
 class Progress:
-    """Step progress on stderr: a live spinner on a terminal, plain lines otherwise."""
+    """Step progress on stderr: a spinner with the step and its elapsed time on a terminal,
+    plain lines otherwise (a pipe, CI, ``--json``'s stderr)."""
 
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self._live = err.is_terminal and not quiet
-        self._status: Any = None
-        self._started: dict[str, float] = {}
+        self._progress: Any = None
+        self._task: Any = None
 
     def start(self, step_id: str, description: str) -> None:
-        self._started[step_id] = time.monotonic()
         if self.quiet:
             return
-        if self._live:
-            if self._status is None:
-                self._status = err.status(Text(f"{step_id}: {description}"))
-                self._status.start()
-            else:
-                self._status.update(Text(f"{step_id}: {description}"))
-        else:
+        if not self._live:
             err.print(Text(f"… {step_id}: {description}"))
+            return
+        from rich.progress import Progress as RichProgress
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        if self._progress is None:
+            self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                          console=err, transient=True)
+            self._progress.start()
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(f"{step_id}: {description}", total=None)
 
     def done(self, result: StepResult) -> None:
         if self.quiet:
@@ -161,12 +166,14 @@ class Progress:
         if result.detail:
             line.append(f"  {result.detail}", style="dim")
         line.append(f"  ({result.seconds:.1f}s)", style="dim")
-        err.print(line)
+        # Printed through the live display, so the line stays above the spinner.
+        (self._progress.console if self._progress is not None else err).print(line)
 
     def close(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._task = None
 
     @contextmanager
     def running(self) -> Iterator[Progress]:
