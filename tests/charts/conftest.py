@@ -82,3 +82,22 @@ def helm_template(tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
         return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
     return run
+
+
+def unknown_keys(ours: Any, theirs: Any, free_form: set[tuple[str, ...]], path: tuple[str, ...] = ()) -> list[str]:
+    """Dotted paths of keys in our values that the chart's own values.yaml does not define.
+
+    A map the chart leaves empty, or one named in ``free_form`` (passed through verbatim by
+    toYaml or as an ini file), may hold any key.
+    """
+    if not isinstance(ours, dict) or path in free_form:
+        return []
+    if not isinstance(theirs, dict) or not theirs:
+        return []
+    unknown = []
+    for key, value in ours.items():
+        if key not in theirs:
+            unknown.append(".".join((*path, key)))
+        else:
+            unknown += unknown_keys(value, theirs[key], free_form, (*path, key))
+    return unknown

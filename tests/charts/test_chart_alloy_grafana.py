@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from o11yctl.templating import render_files
+from tests.charts.conftest import unknown_keys
 
 pytestmark = pytest.mark.charts
 
@@ -317,20 +318,6 @@ FREE_FORM: dict[str, set[tuple[str, ...]]] = {
 }
 
 
-def _unknown_keys(ours: Any, theirs: Any, free_form: set[tuple[str, ...]], path: tuple[str, ...] = ()) -> list[str]:
-    if not isinstance(ours, dict) or path in free_form:
-        return []
-    if not isinstance(theirs, dict) or not theirs:
-        return []  # the chart's default is empty or not a map: a free-form section
-    unknown = []
-    for key, value in ours.items():
-        if key not in theirs:
-            unknown.append(".".join((*path, key)))
-        else:
-            unknown += _unknown_keys(value, theirs[key], free_form, (*path, key))
-    return unknown
-
-
 @pytest.mark.parametrize("component", ["alloy", "grafana"])
 def test_values_use_only_keys_the_chart_reads(context: dict[str, Any], component: str) -> None:
     chart = Path(os.environ["O11YCTL_CHART_DIR"]) / component
@@ -340,5 +327,5 @@ def test_values_use_only_keys_the_chart_reads(context: dict[str, Any], component
     ours = yaml.safe_load(render_files(ctx)[VALUES_FILE[component]])
     templates = "\n".join(p.read_text() for p in (chart / "templates").rglob("*") if p.is_file())
     # A key the chart's values.yaml leaves out is still fine if a template reads it (fullnameOverride).
-    unknown = [key for key in _unknown_keys(ours, theirs, FREE_FORM[component]) if f".Values.{key}" not in templates]
+    unknown = [key for key in unknown_keys(ours, theirs, FREE_FORM[component]) if f".Values.{key}" not in templates]
     assert unknown == []

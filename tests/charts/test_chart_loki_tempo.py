@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from o11yctl.templating import render_files
+from tests.charts.conftest import unknown_keys
 
 pytestmark = pytest.mark.charts
 
@@ -280,20 +281,6 @@ FREE_FORM: dict[str, set[tuple[str, ...]]] = {
 }
 
 
-def _unknown_keys(ours: Any, theirs: Any, free_form: set[tuple[str, ...]], path: tuple[str, ...] = ()) -> list[str]:
-    if not isinstance(ours, dict) or path in free_form:
-        return []
-    if not isinstance(theirs, dict) or not theirs:
-        return []  # the chart's default is empty or not a map: a free-form section
-    unknown = []
-    for key, value in ours.items():
-        if key not in theirs:
-            unknown.append(".".join((*path, key)))
-        else:
-            unknown += _unknown_keys(value, theirs[key], free_form, (*path, key))
-    return unknown
-
-
 @pytest.mark.parametrize("component", ["loki", "tempo"])
 def test_values_use_only_keys_the_chart_defines(context: dict[str, Any], component: str) -> None:
     chart_values = Path(os.environ["O11YCTL_CHART_DIR"]) / component / "values.yaml"
@@ -302,4 +289,4 @@ def test_values_use_only_keys_the_chart_defines(context: dict[str, Any], compone
     ctx = copy.deepcopy(context)
     ctx["images"]["registry"] = REGISTRY
     ours = yaml.safe_load(render_files(ctx)[values_file])
-    assert _unknown_keys(ours, theirs, FREE_FORM[component]) == []
+    assert unknown_keys(ours, theirs, FREE_FORM[component]) == []
