@@ -430,6 +430,9 @@ Examples:
 
   o11yctl fix-vxlan --restart        ...then restart k3s / k3s-agent on the nodes involved
 
+When a cluster is reachable (--kubeconfig, else $KUBECONFIG, else ~/.kube/config), --check and a
+fix also run the runbook's pod test: a short-lived pod (images.test_image) on each other node pings
+the Loki pod, and is deleted afterwards. Its rows (group pod-ping) never change the exit code.
 Exit codes: 0 the overlay works (afterwards); 1 it does not (the report says what is broken);
 3 a node could not be reached (the others are still reported; nothing was changed).
 """)
@@ -448,6 +451,16 @@ def fix_vxlan(
                            help="Also turn off tx-checksum-ip-generic on the VXLAN device (ethtool -K).")
     ] = False,
     yes: YesOpt = False,
+    no_pod_test: Annotated[
+        bool, typer.Option("--no-pod-test", help="Leave out the runbook's pod test (a pod on each node pinging "
+                                                 "the Loki pod; it runs only when a cluster is reachable).")
+    ] = False,
+    pod_test_timeout: Annotated[
+        float, typer.Option("--pod-test-timeout", min=1.0, metavar="SECONDS",
+                            help="How long the test pods may take, image pull included.")
+    ] = 60.0,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     accept_new_host_keys: AcceptNewOpt = False,
     ask_sudo_password: AskSudoOpt = False,
     sudo_password_stdin: SudoStdinOpt = False,
@@ -463,7 +476,8 @@ def fix_vxlan(
         options = FixVxlanOptions(
             check=check, dry_run=dry_run, restart=restart, assume_yes=yes,
             fix_checksum_offload=fix_checksum_offload, accept_new_host_keys=accept_new_host_keys,
-            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin),
+            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin), pod_test=not no_pod_test,
+            kubeconfig=str(kubeconfig) if kubeconfig else None, context=context, pod_test_timeout=pod_test_timeout,
         )
         report = run_fix_vxlan(_load(config), options, on_event=None if json_output else ui.info,
                                confirm=lambda question: ui.confirm(question, assume_yes=yes))

@@ -248,6 +248,13 @@ def print_vxlan(report: Report) -> None:
                 row.append(Text(cell, style=_CELL_STYLE.get(cell, "dim")))
             table.add_row(*row)
         out.print(table)
+    pods = extra.get("pod_test")
+    loki = pods.get("loki") if isinstance(pods, dict) else None
+    if isinstance(pods, dict) and isinstance(loki, dict) and pods.get("runs"):
+        out.print(Text(f"pods pinging Loki's pod {loki['ip']} on {loki['node']} ({pods['image']}):", style="bold"))
+        for run in pods["runs"]:
+            cell = str(run["result"])
+            out.print(Text(f"  {run['node']}  ") + Text(cell, style=_CELL_STYLE.get(cell, "dim")))
     before = extra.get("before")
     blocked = before.get("blocked") if isinstance(before, dict) else extra.get("blocked")
     if isinstance(blocked, list) and blocked:

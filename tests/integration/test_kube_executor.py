@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.lab.fake_kube import KubeLab
+from tests.lab.fake_kube import FakeKube, KubeLab, KubeletPod
 
 from o11yctl.errors import KubeError, PreflightError
 from o11yctl.executors.kube import FIELD_MANAGER, Kube, connect
@@ -242,3 +242,62 @@ def test_unknown_paths_are_recorded_by_the_fake(kube: Kube, fake_kube: KubeLab) 
     recorded = list(fake_kube.api.unexpected)
     fake_kube.api.unexpected.clear()  # the fixture would fail the test for it at teardown
     assert recorded == ["GET /apis/apps/v1/namespaces/x/deployments (unknown resource)"]
+
+
+def test_created_pods_start_pending_and_a_hook_plays_their_kubelet(kube: Kube, fake_kube: KubeLab) -> None:
+    api = fake_kube.api
+    api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+    api.add_node("node-2", address="10.0.0.103")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ping", "namespace": "logging"},
+           "spec": {"nodeName": "node-2", "restartPolicy": "Never",
+                    "containers": [{"name": "ping", "image": "busybox:latest"}]},
+           "status": {"phase": "Succeeded"}}  # a posted status is ignored, as the API server does
+
+    made = kube.create(pod)
+    assert made["status"]["phase"] == "Pending" and made["metadata"]["uid"]
+    with pytest.raises(KubeError, match="already exists"):
+        kube.create(pod)
+    ran = threading.Event()
+
+    def kubelet(started: KubeletPod) -> None:
+        assert started.node == "node-2" and started.containers == ["ping"]
+        started.waiting("ContainerCreating")
+        started.running(pod_ip="10.42.1.9")
+        started.terminated(1, log="3 packets transmitted, 0 packets received, 100% packet loss\n")
+        ran.set()
+
+    hook = api.on_pod_created(kubelet, label_selector="app=ping")
+    assert kube.delete("v1", "Pod", "ping", "logging") is True
+    kube.create({**pod, "metadata": {**pod["metadata"], "labels": {"app": "ping"}}})
+    assert ran.wait(10) and hook.calls == ["logging/ping"]
+    status = kube.get("v1", "Pod", "ping", "logging")["status"]  # type: ignore[index]
+    assert (status["phase"], status["podIP"], status["hostIP"]) == ("Failed", "10.42.1.9", "10.0.0.103")
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    assert kube.pod_log("logging", "ping") == "3 packets transmitted, 0 packets received, 100% packet loss\n"
+
+    assert kube.delete("v1", "Pod", "ping", "logging") is True
+    assert kube.get("v1", "Pod", "ping", "logging") is None and kube.pod_log("logging", "ping") is None
+    assert kube.delete("v1", "Pod", "ping", "logging") is False
+    with pytest.raises(KubeError, match=r"spec.containers\[0\].image: Required value"):
+        kube.create({**pod, "spec": {"containers": [{"name": "ping"}]}})
+
+
+def test_pod_hooks_fail_closed(tmp_path: Path) -> None:
+    api = FakeKube().start()
+    try:
+        api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "logging"}})
+        api.on_pod_created(lambda pod: None, label_selector="app=never")
+
+        def broken(pod: KubeletPod) -> None:
+            pod.terminated(0)  # restartPolicy Always: the fake kubelet would have to restart it
+
+        api.on_pod_created(broken)
+        kube = connect(api.write_kubeconfig(tmp_path / "kubeconfig"), timeout=10)
+        kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "logging"},
+                     "spec": {"containers": [{"name": "web", "image": "nginx"}]}})
+    finally:
+        api.stop()
+    with pytest.raises(AssertionError) as problems:
+        api.check_clean()
+    assert "pod hook <lambda> never ran" in str(problems.value)
+    assert "pod hook for logging/web raised" in str(problems.value) and "restartPolicy Always" in str(problems.value)

@@ -29,6 +29,12 @@ What it implements:
   until the claim's ``uid`` is cleared; deleting a namespace deletes what is in it;
 - a few validations real clusters make (422 Invalid): names, a PVC's spec after
   creation (only a larger storage request), a PV's volume source and node affinity;
+- pods made through the API (POST) start ``Pending`` with no status beyond that, as on a
+  cluster whose kubelet has not picked them up; a hook registered with
+  :meth:`FakeKube.on_pod_created` plays the kubelet for them in its own thread (waiting, e.g.
+  ``ContainerCreating`` or ``ImagePullBackOff``; running; terminated with an exit code and a log,
+  which makes the phase ``Succeeded`` or ``Failed``). Deleting a pod removes it and its logs at once
+  (no grace period), and stops its hook's updates;
 - the pod log subresource ``GET /api/v1/namespaces/<ns>/pods/<name>/log`` with
   ``container``, ``previous``, ``tailLines`` and ``sinceSeconds``, answered from what
   :meth:`FakeKube.set_log` seeded and from the pod's container statuses, as the API
@@ -48,7 +54,8 @@ server does; client-go (inside helm) sends no credentials over plain HTTP.
 It fails closed: a path or media type it does not implement is answered 404/415
 *and* recorded in :attr:`FakeKube.unexpected`, which the ``fake_kube`` fixture
 asserts is empty at teardown. Failures are scripted with :meth:`FakeKube.fail`;
-every scripted failure must have happened by teardown too.
+every scripted failure must have happened by teardown too, every pod hook must have
+run at least once, and a hook that raises is recorded as unexpected.
 """
 
 from __future__ import annotations
@@ -140,6 +147,118 @@ BUILTIN_GROUPS = frozenset({
 
 
 @dataclass
+class PodHook:
+    """A registered :meth:`FakeKube.on_pod_created` callback and the pods it was called for."""
+
+    callback: Callable[[KubeletPod], None]
+    label_selector: str | None = None
+    calls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KubeletPod:
+    """A pod made through the API, as a pod hook drives it: what the kubelet would report.
+
+    Every method returns False, and changes nothing, once the pod is gone (deleted, or
+    replaced by another pod of the same name), so a hook can stop there.
+    """
+
+    api: FakeKube
+    namespace: str
+    name: str
+    pod: dict[str, Any]
+
+    @property
+    def uid(self) -> str:
+        return str(self.pod["metadata"]["uid"])
+
+    @property
+    def node(self) -> str | None:
+        return (self.pod.get("spec") or {}).get("nodeName")
+
+    @property
+    def containers(self) -> list[str]:
+        return _container_names(self.pod, init=False)
+
+    @property
+    def deleted(self) -> bool:
+        with self.api.lock:
+            return self._stored() is None
+
+    def waiting(self, reason: str = "ContainerCreating", message: str = "") -> bool:
+        """Phase ``Pending``, every container waiting with ``reason`` (e.g. ``ErrImagePull``)."""
+        state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+        return self._set("Pending", state, ready=False)
+
+    def running(self, pod_ip: str | None = None) -> bool:
+        """Phase ``Running``, every container running and ready, with ``pod_ip`` as the pod's IP."""
+        return self._set("Running", {"running": {"startedAt": _now()}}, ready=True, pod_ip=pod_ip)
+
+    def terminated(self, exit_code: int, log: str = "", *, reason: str | None = None, message: str = "",
+                   container: str | None = None) -> bool:
+        """Every container ended with ``exit_code``; ``log`` is what ``container`` (default: the first) printed.
+
+        The phase follows the restart policy as the kubelet does: ``Succeeded`` on exit 0, else
+        ``Failed``. Pods that the kubelet would restart (``Always``, or ``OnFailure`` after a
+        failure) are not implemented and raise.
+        """
+        policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
+            raise NotImplementedError(f"the fake kubelet does not restart containers (restartPolicy {policy})")
+        with self.api.lock:
+            if self._stored() is None:
+                return False
+            if log:
+                self.api.set_log(self.namespace, self.name, log, container=container or self.containers[0])
+            state = {"terminated": {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0
+                                                                                 else "Error"),
+                                    "startedAt": _now(), "finishedAt": _now(),
+                                    **({"message": message} if message else {})}}
+            return self._set("Succeeded" if exit_code == 0 else "Failed", state, ready=False)
+
+    def wait_deleted(self, timeout: float) -> bool:
+        """Wait until the pod is deleted (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.deleted:
+                return True
+            time.sleep(0.05)
+        return self.deleted
+
+    def _stored(self) -> dict[str, Any] | None:
+        obj = self.api.store.get(("", "v1", "pods", self.namespace, self.name))
+        return obj if obj is not None and obj["metadata"].get("uid") == self.uid else None
+
+    def _set(self, phase: str, state: dict[str, Any], *, ready: bool, pod_ip: str | None = None) -> bool:
+        with self.api.lock:
+            obj = self._stored()
+            if obj is None:
+                return False
+            old = obj.get("status") or {}
+            node = self.api.store.get(("", "v1", "nodes", "", self.node or ""))
+            host_ip = next((a["address"] for a in ((node or {}).get("status") or {}).get("addresses") or []
+                            if a.get("type") == "InternalIP"), None)
+            images = {str(c.get("name")): str(c.get("image")) for c in (obj.get("spec") or {}).get("containers") or []}
+            status: dict[str, Any] = {
+                "phase": phase, "qosClass": old.get("qosClass", "BestEffort"),
+                "startTime": old.get("startTime") or _now(),
+                "conditions": [{"type": "PodScheduled", "status": "True"},
+                               {"type": "Ready", "status": "True" if ready else "False"}],
+                "containerStatuses": [
+                    {"name": c, "image": images.get(c, ""), "ready": ready, "restartCount": 0,
+                     "started": "running" in state, "state": copy.deepcopy(state), "lastState": {}}
+                    for c in self.containers],
+            }
+            if host_ip:
+                status["hostIP"] = host_ip
+            if pod_ip or old.get("podIP"):
+                status["podIP"] = pod_ip or old["podIP"]
+            obj["status"] = status
+            obj["metadata"]["resourceVersion"] = str(next(self.api._rv))
+            return True
+
+
+@dataclass
 class Failure:
     """A scripted failure: the next ``times`` requests matching method and path get this answer."""
 
@@ -194,6 +313,8 @@ class FakeKube:
         self.proxies: dict[tuple[str, str, str], ProxyHandler] = {}
         #: Seeded logs: (namespace, pod, container, previous run?) -> [(when written, epoch seconds; line)].
         self.logs: dict[tuple[str, str, str, bool], list[tuple[float, str]]] = {}
+        self.pod_hooks: list[PodHook] = []
+        self._hook_threads: list[threading.Thread] = []
         self.ca_pem = b""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -225,6 +346,10 @@ class FakeKube:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for thread in self._hook_threads:
+            thread.join(timeout=15)
+            if thread.is_alive():
+                self.unexpected.append(f"pod hook {thread.name} still running 15s after the server stopped")
 
     @property
     def url(self) -> str:
@@ -257,6 +382,27 @@ class FakeKube:
         with self.lock:
             self.failures.append(failure)
         return failure
+
+    def on_pod_created(self, callback: Callable[[KubeletPod], None], *,
+                       label_selector: str | None = None) -> PodHook:
+        """Play the kubelet for pods made through the API from now on.
+
+        ``callback`` is called once per pod created with POST (and matching ``label_selector``),
+        in a thread of its own, with a :class:`KubeletPod` to move the pod along, e.g.::
+
+            def ping(pod: KubeletPod) -> None:
+                pod.running(pod_ip="10.42.1.7")
+                pod.terminated(0, log="3 packets transmitted, 3 packets received, 0% packet loss\n")
+
+            api.on_pod_created(ping)
+
+        Without a hook, a created pod stays ``Pending``. A hook that never ran, or that raised,
+        fails the test at teardown (:meth:`check_clean`).
+        """
+        hook = PodHook(callback, label_selector)
+        with self.lock:
+            self.pod_hooks.append(hook)
+        return hook
 
     def seed(self, obj: Mapping[str, Any], *, manager: str = "kubectl-client-side-apply") -> dict[str, Any]:
         """Store an object as if a person had created it (e.g. with kubectl), bypassing validation."""
@@ -416,6 +562,8 @@ class FakeKube:
         problems = [f"unexpected request: {u}" for u in self.unexpected]
         problems += [f"scripted failure never happened: {f.method} {f.path.pattern}" for f in self.failures
                      if f.hits < f.times]
+        problems += [f"pod hook {getattr(h.callback, '__name__', h.callback)!s} never ran: no matching pod was created"
+                     for h in self.pod_hooks if not h.calls]
         if problems:
             raise AssertionError("fake Kubernetes API:\n" + "\n".join(problems))
 
@@ -682,6 +830,19 @@ class FakeKube:
         if not name or not _NAME.match(name) or len(name) > 253:
             causes.append(("metadata.name", f"Invalid value: {json.dumps(name)}: a lowercase RFC 1123 subdomain "
                                             "must consist of lower case alphanumeric characters, '-' or '.'"))
+        if old is None and rtype.kind == "Pod":
+            spec = obj.get("spec") or {}
+            containers = spec.get("containers") or []
+            if not containers:
+                causes.append(("spec.containers", "Required value"))
+            for i, c in enumerate(containers):
+                for f in ("name", "image"):
+                    if not c.get(f):
+                        causes.append((f"spec.containers[{i}].{f}", "Required value"))
+            policy = spec.get("restartPolicy", "Always")
+            if policy not in ("Always", "OnFailure", "Never"):
+                causes.append(("spec.restartPolicy", f"Unsupported value: {json.dumps(policy)}: supported values: "
+                                                     "\"Always\", \"OnFailure\", \"Never\""))
         if old is not None and rtype.kind == "PersistentVolumeClaim":
             old_spec, new_spec = dict(old.get("spec") or {}), dict(obj.get("spec") or {})
             old_req = _bytes(old_spec.pop("resources", {}).get("requests", {}).get("storage", "0"))
@@ -727,11 +888,36 @@ class FakeKube:
             raise ApiError(409, "AlreadyExists", f"{rtype.plural} \"{meta['name']}\" already exists",
                            {"name": meta["name"], "group": rtype.group, "kind": rtype.plural})
         self._init_new(rtype, obj)
+        if rtype.kind == "Pod":  # the API server ignores a posted status; the kubelet reports it
+            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         dry = "All" in query.get("dryRun", [])
         if not dry:
             self.store[key] = obj
             self._own(key, obj, _manager(query, "unknown"), "Update")
-        return _json_answer(201, self._commit(rtype, key, obj, dry, "POST"))
+        answer = _json_answer(201, self._commit(rtype, key, obj, dry, "POST"))
+        if rtype.kind == "Pod" and not dry:
+            self._start_pod_hooks(namespace, meta["name"], obj)
+        return answer
+
+    def _start_pod_hooks(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
+        for hook in self.pod_hooks:
+            if hook.label_selector and not _labels_match(hook.label_selector, pod["metadata"].get("labels") or {}):
+                continue
+            hook.calls.append(f"{namespace}/{name}")
+            started = KubeletPod(self, namespace, name, copy.deepcopy(pod))
+            thread = threading.Thread(target=self._run_pod_hook, args=(hook, started), daemon=True,
+                                      name=f"kubelet-{namespace}-{name}")
+            self._hook_threads.append(thread)
+            thread.start()
+
+    def _run_pod_hook(self, hook: PodHook, pod: KubeletPod) -> None:
+        try:
+            hook.callback(pod)
+        except Exception:
+            import traceback
+
+            with self.lock:
+                self.unexpected.append(f"pod hook for {pod.namespace}/{pod.name} raised: {traceback.format_exc()}")
 
     def _replace(self, rtype: ResourceType, namespace: str, name: str, obj: dict[str, Any],
                  query: dict[str, list[str]]) -> tuple[int, str, bytes]:
@@ -863,14 +1049,22 @@ class FakeKube:
             return _json_answer(200, obj)
         del self.store[key]
         self._owners.pop(key, None)
+        if rtype.kind == "Pod":
+            self._drop_logs(namespace, name)
         if rtype.kind == "Namespace":
             for k in [k for k in self.store if k[3] == name and self.types[k[:3]].namespaced]:
                 del self.store[k]
                 self._owners.pop(k, None)
+                if k[:3] == ("", "v1", "pods"):
+                    self._drop_logs(name, k[4])
             obj["status"] = {"phase": "Terminating"}
         self.mutations.append(("DELETE", "/".join(k for k in key if k)))
         self._reconcile()
         return _json_answer(200, obj)
+
+    def _drop_logs(self, namespace: str, pod: str) -> None:
+        for k in [k for k in self.logs if k[:2] == (namespace, pod)]:
+            del self.logs[k]
 
     def _pod_log(self, namespace: str, name: str, query: dict[str, list[str]], path: str) -> Answer:
         unknown = sorted(set(query) - _LOG_OPTIONS)

@@ -19,6 +19,7 @@ removes everything, and runs even when a test fails.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import os
 import shutil
@@ -272,10 +273,24 @@ class VxlanLab:
         path.write_text(self.config_yaml(**kwargs))  # type: ignore[arg-type]
         return path
 
+    @contextlib.contextmanager
+    def in_controller(self) -> Iterator[None]:
+        """Run the calling thread in the controller's namespace for a while.
+
+        A socket made meanwhile stays there: a server started inside (e.g. a fake Kubernetes
+        API on 127.0.0.1) answers the o11yctl that :meth:`run_cli` runs, and nothing else.
+        """
+        with in_netns(self.controller_ns):
+            yield
+
+    def cli_argv(self, args: Sequence[str]) -> list[str]:
+        """The command line that runs the real ``o11yctl`` CLI in the controller's namespace."""
+        return ["ip", "netns", "exec", self.controller_ns, sys.executable, "-m", "o11yctl", *args]
+
     def run_cli(self, args: Sequence[str], *, timeout: float = 180.0,
                 input_text: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real ``o11yctl`` CLI in the controller's namespace."""
-        argv = ["ip", "netns", "exec", self.controller_ns, sys.executable, "-m", "o11yctl", *args]
+        argv = self.cli_argv(args)
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env,
                               input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
@@ -295,6 +310,27 @@ def _run(argv: Sequence[str], *, check: bool = True, input_text: str | None = No
 def _ip(netns: str, *commands: str) -> None:
     """Several ``ip`` commands in one process (``ip -n NS -batch -``)."""
     _run(["ip", "-n", netns, "-batch", "-"], input_text="\n".join(commands) + "\n")
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Move the calling thread (only) into network namespace ``name``, and back afterwards."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def enter(fd: int, what: str) -> None:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {what}: {os.strerror(err)}")
+
+    with open("/proc/thread-self/ns/net", "rb") as own, open(f"/run/netns/{name}", "rb") as target:
+        enter(target.fileno(), f"netns {name}")
+        try:
+            yield
+        finally:
+            enter(own.fileno(), "the original netns")
 
 
 def _kill_in_netns(ns: str) -> None:

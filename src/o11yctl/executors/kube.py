@@ -409,6 +409,20 @@ class Kube:
         changes = tuple(describe_changes(comparable(current), comparable(desired)))
         return ObjectDiff(ref, "changed" if changes else "unchanged", changes, adopted)
 
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create one object (``kubectl create``) and return it as the server stored it.
+
+        Unlike :meth:`apply`, this refuses to touch an object that already exists.
+
+        Raises:
+            KubeError: the server refused it (409 it exists, 403 forbidden or refused by admission,
+                422 invalid), or cannot be reached (exit 3).
+        """
+        ref = ObjectRef.of(manifest)
+        path = self.path(ref.api_version, ref.kind, None, ref.namespace)
+        return dict(self._json("POST", path, what=f"create {ref}", body=dict(manifest),
+                               query={"fieldManager": FIELD_MANAGER}))
+
     def merge_patch(self, api_version: str, kind: str, name: str, namespace: str | None,
                     patch: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch (RFC 7386) on one object; ``None`` values remove fields."""

@@ -9,5 +9,7 @@ The work is split the way the data flows:
 - :mod:`~o11yctl.vxlan.diagnose` turns every node's facts into a verdict: the ping matrix,
   the blocked directions and why;
 - :mod:`~o11yctl.vxlan.fix` turns a diagnosis into the exact commands per node;
-- :mod:`~o11yctl.vxlan.run` is the only part that talks to the nodes (through the SSH pool).
+- :mod:`~o11yctl.vxlan.run` is the only part that talks to the nodes (through the SSH pool);
+- :mod:`~o11yctl.vxlan.podping` runs the runbook's pod test through the Kubernetes API (a pod
+  on each node pings the Loki pod) and judges it.
 """

@@ -1,11 +1,14 @@
 """Run fix-vxlan against the nodes: diagnose, plan, fix, diagnose again, restart K3s if asked.
 
 The only part of :mod:`o11yctl.vxlan` that talks to the nodes, and only through a runner with
-the SSH pool's ``run``/``map`` interface, so every phase runs on all nodes at once.
+the SSH pool's ``run``/``map`` interface, so every phase runs on all nodes at once. When a
+cluster is reachable, the runbook's pod test (:mod:`~o11yctl.vxlan.podping`) runs last and
+adds its rows; the exit code still comes from the diagnosis over SSH.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -57,6 +60,10 @@ class FixVxlanOptions:
         fix_checksum_offload: also turn off tx-checksum-ip-generic on the VXLAN device.
         accept_new_host_keys: record unknown SSH host keys.
         sudo_password: the sudo password, when sudo needs one.
+        pod_test: also run the runbook's pod test when a cluster is reachable (not with ``dry_run``).
+        kubeconfig: the kubeconfig for the pod test (default ``$KUBECONFIG``, else ~/.kube/config).
+        context: its context.
+        pod_test_timeout: seconds the test pods may take, image pull included.
     """
 
     check: bool = False
@@ -66,6 +73,10 @@ class FixVxlanOptions:
     fix_checksum_offload: bool = False
     accept_new_host_keys: bool = False
     sudo_password: Secret | None = None
+    pod_test: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    pod_test_timeout: float = 60.0
 
 
 def run_fix_vxlan(cfg: Config, options: FixVxlanOptions, *, on_event: Callable[[str], None] | None = None,
@@ -237,8 +248,15 @@ class _FixVxlan:
         self.runner = runner
         self.say = on_event or (lambda _line: None)
         self.confirm = confirm or (lambda _question: False)
+        self.final: Diagnosis | None = None
 
     def run(self) -> Report:
+        report = self._run()
+        if self.options.pod_test and not self.options.dry_run and self.final is not None:
+            report = self._with_pod_test(report, self.final)
+        return report
+
+    def _run(self) -> Report:
         n = len(self.cfg.nodes)
         self.say(f"reading {n} node(s) and testing the overlay over {self.cfg.vxlan.interface}")
         before = diagnose(self.cfg, self.runner)
@@ -306,6 +324,16 @@ class _FixVxlan:
             EXIT_UNREACHABLE if after.unreachable else EXIT_FAILED)
         return self._report(after, "fix", exit_code=code, summary=summary, plan=plan, steps=steps, before=before)
 
+    def _with_pod_test(self, report: Report, diag: Diagnosis) -> Report:
+        """The report with the pod test's rows; it is judged against the final diagnosis."""
+        from o11yctl.vxlan import podping
+
+        test = podping.run_pod_test(self.cfg, kubeconfig=self.options.kubeconfig, context=self.options.context,
+                                    timeout=self.options.pod_test_timeout, say=self.say)
+        rows = podping.judge(test, diag.ping)
+        return dataclasses.replace(report, items=(*report.items, *rows),
+                                   extra={**report.extra, "pod_test": test.to_json()})
+
     def _restart(self, names: Sequence[str]) -> list[StepResult]:
         steps = restart_steps(self.cfg.nodes, self.cfg.vxlan, names)
         self.say(f"restarting K3s on {', '.join(names)}")
@@ -324,6 +352,7 @@ class _FixVxlan:
 
     def _report(self, diag: Diagnosis, mode: str, *, exit_code: int, summary: str, plan: FixPlan | None = None,
                 steps: Sequence[StepResult] = (), before: Diagnosis | None = None) -> Report:
+        self.final = diag
         checks: list[CheckResult] = list(diag.checks)
         if plan is not None:
             checks.extend(CheckResult(f"persist {node}", GROUP, "WARN", note,
