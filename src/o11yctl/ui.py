@@ -8,6 +8,7 @@ Rich honours ``NO_COLOR`` and falls back to plain text when not on a terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,8 +23,16 @@ from rich.text import Text
 from o11yctl.errors import O11yError
 from o11yctl.model import CheckResult, Report, StepResult
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+
+def _width(stream: Any) -> int | None:
+    # Rich assumes 80 columns off a terminal; a pipe or a CI log reads better unwrapped at 160.
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return 160
+
+
+out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 _OUTCOME_STYLE = {
     "created": "green",
