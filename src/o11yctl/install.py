@@ -32,7 +32,7 @@ import yaml
 
 from o11yctl.apply import Callbacks, Handler, StepFailed, apply_plan
 from o11yctl.errors import O11yError, PreflightError
-from o11yctl.model import Report, StepResult
+from o11yctl.model import Report, StepResult, count_outcomes
 from o11yctl.plan import MANIFEST_FILES, Plan, StepKind
 
 #: Asks the user: (question, lines describing what would change) -> yes?
@@ -147,7 +147,8 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
             if before:
                 exc.report = Report(exc.report.command, (*before, *exc.report.items), exc.report.exit_code)
             raise
-        summary = _summary(report.items)
+        steps = [i for i in report.items if isinstance(i, StepResult)]
+        summary = f"install finished: {count_outcomes(steps)}"
         return Report("install", items=(*before, *report.items), exit_code=0, summary=summary,
                       extra={"cluster": facts.server_version, "helm": facts.helm_version})
 
@@ -185,11 +186,3 @@ def _diff_report(deployer: Any, facts: Any) -> Report:
                   extra={"diff": True, "changes": [
                       {"step": c.step_id, "target": c.target, "outcome": c.outcome, "lines": list(c.lines),
                        "exists": c.exists, "adopted": c.adopted} for c in changes]})
-
-
-def _summary(items: Sequence[StepResult | Any]) -> str:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.outcome] = counts.get(item.outcome, 0) + 1
-    text = ", ".join(f"{n} {k}" for k, n in counts.items())
-    return f"install finished: {text}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -64,6 +65,14 @@ class StepResult:
             "detail": self.detail,
             "seconds": round(self.seconds, 3),
         }
+
+
+def count_outcomes(steps: Sequence[StepResult]) -> str:
+    """``"2 created, 3 unchanged"``: how many steps ended in each outcome, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.outcome] = counts.get(step.outcome, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to do"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,8 @@ def ssh_handler(plan: Plan, options: InstallOptions,
     from o11yctl.executors.ssh import SshOptions, SshPool, ssh_target
 
     cfg = plan.config
-    ssh_options = SshOptions.from_settings(cfg.ssh, accept_new_host_keys=options.accept_new_host_keys,
-                                           sudo_password=options.sudo_password)
+    ssh_options = SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys,
+                                         sudo_password=options.sudo_password)
     hosts = list(dict.fromkeys(s.host for s in plan.steps if s.kind == "ssh" and s.host))
     targets = {name: ssh_target(cfg.node(name)) for name in hosts}
     with SshPool(ssh_options) as pool:

@@ -130,13 +130,6 @@ def checks_table(checks: Sequence[CheckResult]) -> Table:
     return table
 
 
-def outcome_counts(steps: Sequence[StepResult]) -> str:
-    counts: dict[str, int] = {}
-    for s in steps:
-        counts[s.outcome] = counts.get(s.outcome, 0) + 1
-    return ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to do"
-
-
 class Progress:
     """Step progress on stderr: a spinner with the step and its elapsed time on a terminal,
     plain lines otherwise (a pipe, CI, ``--json``'s stderr)."""
