@@ -5,11 +5,14 @@ configuration renders, so a second run reports ``unchanged`` everywhere and
 creates no new helm revision. :meth:`Deployer.diff` runs the same probes and
 stops there: it is what ``install --diff`` shows and what ``install`` asks to
 confirm before it changes anything that already exists.
+
+What the diff read is kept for the steps: an object, a release list and a release's
+values are read once per run (and read again only after o11yctl changed them), so a
+re-run with nothing to do costs few requests and few helm processes.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -110,7 +113,12 @@ class Deployer:
     files: Mapping[str, str]
     options: DeployOptions = field(default_factory=DeployOptions)
     sleep: Callable[[float], None] = time.sleep
+    #: The releases of the namespace (``helm list``), when preflight already read them.
+    releases: dict[str, Any] | None = None
+    #: Objects already read in this run, by reference (None: known not to exist).
+    live: dict[Any, dict[str, Any] | None] = field(default_factory=dict)
     _values_dir: Path | None = None
+    _values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # --- values files ----------------------------------------------------------------------------
 
@@ -151,32 +159,64 @@ class Deployer:
         else:
             want_chart = f"{release.chart}-{release.version}"
         want_values = yaml.safe_load(self.files[release.values_file]) or {}
-        current = self.helm.list_releases(release.namespace).get(release.release)
+        if self.releases is None:
+            self.releases = self.helm.list_releases(release.namespace)
+        current = self.releases.get(release.release)
         state = ReleaseState(release.release, want_chart, want_values, current)
         if current is not None:
-            state.current_values = self.helm.get_values(release.release, release.namespace)
+            if release.release not in self._values:
+                self._values[release.release] = self.helm.get_values(release.release, release.namespace)
+            state.current_values = self._values[release.release]
         return state
+
+    def _forget_release(self, release: HelmRelease) -> None:
+        """After o11yctl changed a release, read it again when asked."""
+        self.releases = None
+        self._values.pop(release.release, None)
+
+    def read_releases(self) -> None:
+        """Read the values of every release the plan installs that exists, at the same time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.helm is None:
+            return
+        releases = [s.helm for s in self.plan.steps if s.kind == "helm" and s.helm is not None]
+        if not releases:
+            return
+        if self.releases is None:
+            self.releases = self.helm.list_releases(releases[0].namespace)
+        missing = [r for r in releases if r.release in self.releases and r.release not in self._values]
+        if not missing:
+            return
+        with ThreadPoolExecutor(max_workers=len(missing), thread_name_prefix="o11yctl-helm") as pool:
+            values = list(pool.map(lambda r: self.helm.get_values(r.release, r.namespace), missing))  # type: ignore[union-attr]
+        for rel, got in zip(missing, values, strict=True):
+            self._values[rel.release] = got
+
+    def _get(self, ref: Any) -> dict[str, Any] | None:
+        """An object read once in this run (see :attr:`live`)."""
+        if ref not in self.live:
+            self.live[ref] = self.kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+        return self.live[ref]
 
     def diff(self) -> list[Change]:
         """What every apply and helm step would do, read from the cluster without changing it."""
         from o11yctl.executors.kube import ObjectRef
 
         changes: list[Change] = []
-        namespace_exists: bool | None = None
+        self.read_releases()
         for step in self.plan.steps:
             if step.kind == "apply":
                 for doc in self.manifests(step):
                     ref = ObjectRef.of(doc)
-                    if ref.namespace and namespace_exists is None:
-                        namespace_exists = self.kube.get("v1", "Namespace", ref.namespace) is not None
-                    if ref.namespace and not namespace_exists:
+                    if ref.namespace and self._get(ObjectRef("v1", "Namespace", ref.namespace)) is None:
                         changes.append(Change(step.id, step.component, str(ref), "created"))
                         continue
-                    current = self.kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+                    current = self._get(ref)
                     if current is None:
                         changes.append(Change(step.id, step.component, str(ref), "created"))
                         continue
-                    d = self.kube.diff(self._with_live_claim(doc, current), current=current)
+                    d = self.kube.diff(doc, current=current)
                     changes.append(Change(step.id, step.component, str(ref), d.outcome, d.changes, True,
                                           d.adopted and d.outcome == "changed"))
             elif step.kind == "helm" and step.helm is not None:
@@ -202,24 +242,25 @@ class Deployer:
 
         outcomes: list[str] = []
         notes: list[str] = []
-        claims: list[tuple[str, str, str]] = []
+        claims: list[tuple[str, str, str, dict[str, Any]]] = []
         for doc in self.manifests(step):
             ref = ObjectRef.of(doc)
-            if ref.kind == "PersistentVolume":
-                live = self.kube.get("v1", "PersistentVolume", ref.name)
-                if live is not None:
-                    note = self._release_stale_claim(doc, live)
-                    if note:
-                        notes.append(note)
-                        live = self.kube.get("v1", "PersistentVolume", ref.name)
-                    doc = self._with_live_claim(doc, live or {})
-            result = self.kube.apply_manifest(doc)
+            before = self._get(ref)
+            if ref.kind == "PersistentVolume" and before is not None:
+                note = self._release_stale_claim(doc, before)
+                if note:
+                    notes.append(note)
+            # The manifest goes in as rendered, on every run: leaving a field out of an apply
+            # gives up o11yctl's ownership of it, and the server deletes what nobody else owns.
+            result = self.kube.apply_manifest(doc, before=before)
+            self.live[ref] = result.obj
             outcomes.append(result.outcome)
             notes.append(f"{ref} {result.outcome}")
             if ref.kind == "PersistentVolumeClaim":
-                claims.append((ref.namespace or "", ref.name, str((doc.get("spec") or {}).get("volumeName", ""))))
-        for namespace, name, volume in claims:
-            self._wait_bound(namespace, name, volume)
+                claims.append((ref.namespace or "", ref.name, str((doc.get("spec") or {}).get("volumeName", "")),
+                               result.obj))
+        for namespace, name, volume, applied in claims:
+            self._wait_bound(namespace, name, volume, applied)
         if all(o == "unchanged" for o in outcomes) and len(notes) == len(outcomes):
             return StepResult(step.id, step.component, "unchanged", "; ".join(notes))
         outcome: Outcome = "created" if all(o == "created" for o in outcomes) else "changed"
@@ -237,12 +278,14 @@ class Deployer:
                     f"release {release.namespace}/{release.release} is {state.current.status}: an earlier helm run "
                     "was interrupted", hint="re-run with --recover to roll it back first")
             recovered = self.recover(release)
+            self._forget_release(release)
             state = self.release_state(release)
         if state.current is not None and not state.lines():
             return StepResult(step.id, step.component, "unchanged",
                               f"{recovered}release {release.release} already at chart {state.want_chart} with the "
                               f"same values (revision {state.current.revision})")
         argv = release.argv(str(self.values_dir()))
+        self._forget_release(release)
         result = self.helm.upgrade_install(argv, timeout=_seconds(release.timeout))
         revision = re.search(r"^REVISION:\s*(\d+)", result.stdout, re.MULTILINE)
         rev = f" (revision {revision.group(1)})" if revision else ""
@@ -300,33 +343,17 @@ class Deployer:
         if claim is not None and (claim.get("metadata") or {}).get("uid") == live_ref["uid"]:
             return None
         name = (live.get("metadata") or {}).get("name")
-        self.kube.merge_patch("v1", "PersistentVolume", str(name), None,
-                              {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}})
+        from o11yctl.executors.kube import ObjectRef
+
+        self.live[ObjectRef("v1", "PersistentVolume", str(name))] = self.kube.merge_patch(
+            "v1", "PersistentVolume", str(name), None, {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}})
         return f"PersistentVolume {name} was Released with a stale claim: cleared it, so the claim binds to the " \
                "same data again"
 
-    @staticmethod
-    def _with_live_claim(doc: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
-        """Leave out claimRef once the PV is Bound to the claim we want.
-
-        claimRef is an atomic struct for server-side apply, and binding hands it to the
-        volume controller (which adds the claim's uid). Applying ours again would undo
-        the binding; leaving it out keeps it, and changes nothing.
-        """
-        out = copy.deepcopy(dict(doc))
-        if out.get("kind") != "PersistentVolume":
-            return out
-        live_ref = (live.get("spec") or {}).get("claimRef") or {}
-        want_ref = (out.get("spec") or {}).get("claimRef") or {}
-        if live_ref.get("uid") and (live.get("status") or {}).get("phase") == "Bound" and all(
-                live_ref.get(k) == v for k, v in want_ref.items()):
-            out["spec"].pop("claimRef", None)
-        return out
-
-    def _wait_bound(self, namespace: str, name: str, volume: str) -> None:
+    def _wait_bound(self, namespace: str, name: str, volume: str, applied: Mapping[str, Any]) -> None:
         deadline = time.monotonic() + self.options.bind_timeout
+        pvc: Mapping[str, Any] = applied
         while True:
-            pvc = self.kube.get("v1", "PersistentVolumeClaim", name, namespace) or {}
             phase = (pvc.get("status") or {}).get("phase")
             if phase == "Bound":
                 return
@@ -339,6 +366,7 @@ class Deployer:
                     hint=f"`o11yctl doctor` names the cause; or kubectl describe pvc -n {namespace} {name}; "
                          f"kubectl describe pv {volume} (storageClassName, size and claimRef must match)")
             self.sleep(min(self.options.poll_interval, 1.0))
+            pvc = self.kube.get("v1", "PersistentVolumeClaim", name, namespace) or {}
 
     def _wait_pods(self, ns: str, deadline: float, timeout: float) -> int:
         while True:

@@ -120,7 +120,7 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
         )
         deployer = Deployer(plan, kube, helm, files, DeployOptions(
             recover=options.recover, wait_timeout=options.wait_timeout, poll_interval=options.poll_interval,
-            bind_timeout=options.bind_timeout))
+            bind_timeout=options.bind_timeout), releases=facts.releases, live=dict(facts.objects))
         stack.callback(deployer.cleanup)
         if options.diff:
             return _diff_report(deployer, facts)
@@ -159,20 +159,9 @@ def _namespace_labels(files: dict[str, str]) -> dict[str, str]:
 
 
 def _label_nodes(kube: Any, fixes: Sequence[Any]) -> list[StepResult]:
-    results = []
-    for fix in fixes:
-        node = kube.get("v1", "Node", fix.node) or {}
-        patch: dict[str, Any] = {}
-        if fix.labels:
-            patch["metadata"] = {"labels": dict(fix.labels)}
-        if fix.taints:
-            taints = list((node.get("spec") or {}).get("taints") or [])
-            taints = [t for t in taints if not any(t.get("key") == f["key"] and t.get("effect") == f["effect"]
-                                                   for f in fix.taints)]
-            patch["spec"] = {"taints": taints + [dict(t) for t in fix.taints]}
-        kube.merge_patch("v1", "Node", fix.node, None, patch)
-        results.append(StepResult(f"label-nodes.{fix.node}", "storage", "changed", "; ".join(fix.commands())))
-    return results
+    from o11yctl.nodes import apply_node_change
+
+    return [apply_node_change(kube, fix, step=f"label-nodes.{fix.node}", component="storage") for fix in fixes]
 
 
 def _diff_report(deployer: Any, facts: Any) -> Report:

@@ -8,13 +8,13 @@ line with the command that fixes it; :func:`raise_problems` turns them into one
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.errors import PreflightError
+from o11yctl.nodes import NodeChange, NodeTaint, node_change_for
 from o11yctl.plan import Plan
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
@@ -30,33 +30,18 @@ class Problem:
     hint: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFix:
-    """Labels and taints a node lacks, and the kubectl commands that add them."""
-
-    node: str
-    labels: Mapping[str, str]
-    taints: tuple[Mapping[str, str], ...]
-
-    def commands(self) -> list[str]:
-        out = []
-        if self.labels:
-            out.append(shlex.join(["kubectl", "label", "node", self.node,
-                                   *[f"{k}={v}" for k, v in self.labels.items()], "--overwrite"]))
-        for t in self.taints:
-            spec = f"{t['key']}={t['value']}:{t['effect']}" if t.get("value") else f"{t['key']}:{t['effect']}"
-            out.append(shlex.join(["kubectl", "taint", "node", self.node, spec, "--overwrite"]))
-        return out
-
-
 @dataclass
 class Facts:
     """What preflight learned; later stages reuse it instead of asking again."""
 
     server_version: str | None = None
     helm_version: str | None = None
-    node_fixes: list[NodeFix] = field(default_factory=list)
+    node_fixes: list[NodeChange] = field(default_factory=list)
     pending: dict[str, Any] = field(default_factory=dict)  # release name -> helm Release
+    #: Every release of the namespace (``helm list``), when read.
+    releases: dict[str, Any] | None = None
+    #: Objects read (executors.kube.ObjectRef -> the object, or None when absent), for later stages to reuse.
+    objects: dict[Any, dict[str, Any] | None] = field(default_factory=dict)
 
 
 # --- judging (pure) ---------------------------------------------------------------------------
@@ -76,33 +61,20 @@ def judge_nodes(cfg: Config, nodes: Sequence[Mapping[str, Any]]) -> list[Problem
     return problems
 
 
-def node_fix(cfg: Config, node: Mapping[str, Any] | None) -> NodeFix | None:
-    """What the storage node lacks of the label and taint Loki's and Tempo's values expect."""
-    want = cfg.storage_node
+def node_fix(cfg: Config, node: Mapping[str, Any] | None) -> NodeChange | None:
+    """What the storage node lacks of the labels and taints Loki's and Tempo's values expect."""
     if node is None:
         return None
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    taints = (node.get("spec") or {}).get("taints") or []
-    missing_labels = {k: v for k, v in want.labels.items() if labels.get(k) != v}
-    missing_taints = tuple(
-        t.as_toleration() for t in want.taints
-        if not any(x.get("key") == t.key and (x.get("value") or "") == t.value and x.get("effect") == t.effect
-                   for x in taints)
-    )
-    if not missing_labels and not missing_taints:
-        return None
-    return NodeFix(want.name, missing_labels, tuple({"key": t["key"], "value": t["value"], "effect": t["effect"]}
-                                                    for t in missing_taints))
+    want = cfg.storage_node
+    return node_change_for(want.name, want.labels, [NodeTaint(t.key, t.value, t.effect) for t in want.taints], node)
 
 
-def judge_node_fix(fix: NodeFix | None, *, label_nodes: bool) -> list[Problem]:
+def judge_node_fix(fix: NodeChange | None, *, label_nodes: bool) -> list[Problem]:
     """A missing label or taint is a problem unless --label-nodes will add it."""
     if fix is None or label_nodes:
         return []
-    what = [f"label {k}={v}" for k, v in fix.labels.items()]
-    what += [f"taint {t['key']}={t['value']}:{t['effect']}" for t in fix.taints]
     return [Problem(
-        f"storage node {fix.node} lacks the {' and '.join(what)} that Loki's and Tempo's values expect",
+        f"storage node {fix.node} lacks the {fix.what()} that Loki's and Tempo's values expect",
         "run: " + " && ".join(fix.commands()) + "   (or re-run install with --label-nodes)",
     )]
 
@@ -254,7 +226,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
                     facts.node_fixes.append(fix)
                 problems += judge_node_fix(fix, label_nodes=label_nodes)
             if any(s.id == "route" for s in plan.steps):
-                problems += _gather_gateway(plan, kube, desired_namespace_labels)
+                problems += _gather_gateway(plan, kube, desired_namespace_labels, facts.objects)
         helm_steps = [s for s in plan.steps if s.kind == "helm" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None
@@ -264,6 +236,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
                                               meta.version, allow_mismatch=allow_chart_mismatch)
         if helm is not None and helm_steps:
             releases = helm.list_releases(cfg.cluster.namespace)
+            facts.releases = releases
             wanted = [s.helm.release for s in helm_steps if s.helm is not None]
             facts.pending = {n: r for n, r in releases.items() if n in wanted and r.pending}
             problems += judge_pending(releases, wanted, recover=recover, namespace=cfg.cluster.namespace)
@@ -273,7 +246,10 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
     return facts
 
 
-def _gather_gateway(plan: Plan, kube: Any, desired_labels: Mapping[str, str]) -> list[Problem]:
+def _gather_gateway(plan: Plan, kube: Any, desired_labels: Mapping[str, str],
+                    read: dict[Any, dict[str, Any] | None]) -> list[Problem]:
+    from o11yctl.executors.kube import ObjectRef
+
     cfg = plan.config
     listing = kube.discover(GATEWAY_VERSION)
     names = {r.get("name") for r in (listing or {}).get("resources", [])}
@@ -283,6 +259,7 @@ def _gather_gateway(plan: Plan, kube: Any, desired_labels: Mapping[str, str]) ->
     if has_crds:
         gateway = kube.get(GATEWAY_VERSION, "Gateway", cfg.route.gateway.name, cfg.route.gateway.namespace)
         live_ns = kube.get("v1", "Namespace", cfg.cluster.namespace)
+        read[ObjectRef("v1", "Namespace", cfg.cluster.namespace)] = live_ns
         labels = dict(((live_ns or {}).get("metadata") or {}).get("labels") or {})
         labels.update(desired_labels)
         labels["kubernetes.io/metadata.name"] = cfg.cluster.namespace

@@ -142,8 +142,16 @@ def _pvc_event(message: str, reason: str = "FailedBinding") -> dict[str, Any]:
     return event("PersistentVolumeClaim", "loki-pvc", reason, message)
 
 
-def _rebuild_volumes(lab: KubeLab, pv_changes: dict[str, Any] | None, pvc: dict[str, Any] | None = None) -> None:
-    """Replace loki-pv and loki-pvc with changed copies (the PV dropped when ``pv_changes`` is None)."""
+def _rebuild_volumes(lab: KubeLab, pv_changes: dict[str, Any] | None, pvc: dict[str, Any] | None = None, *,
+                     prebound: bool = True) -> None:
+    """Replace loki-pv and loki-pvc with changed copies (the PV dropped when ``pv_changes`` is None).
+
+    The rendered PV is pre-bound to its claim (``claimRef``), and the volume controller binds a
+    pre-bound pair without comparing them (pv_controller.go, syncUnboundClaim: "volume already
+    bound, finishing the binding"). A mismatch leaves the claim Pending only for a PV that is
+    not pre-bound (``prebound=False``, a PV made by hand): then the controller checks the pair
+    (``checkVolumeSatisfyClaim``) and records a ``VolumeMismatch`` event.
+    """
     api = lab.api
     docs = doctor_lab.volumes()
     with api.lock:
@@ -153,6 +161,8 @@ def _rebuild_volumes(lab: KubeLab, pv_changes: dict[str, Any] | None, pvc: dict[
     if pv_changes is not None:
         pv = docs["loki-pv"]
         pv["spec"].update(pv_changes)
+        if not prebound:
+            pv["spec"].pop("claimRef")
         api.seed(pv)
     api.seed(pvc or docs["loki-pvc"])
 
@@ -169,8 +179,7 @@ def test_pvc_pending_because_the_pv_is_missing(lab: KubeLab, tmp_path: Path) -> 
 
 
 def test_pvc_pending_because_the_storage_classes_differ(lab: KubeLab, tmp_path: Path) -> None:
-    _rebuild_volumes(lab, {"storageClassName": "local-path"})
-    lab.api.seed(_pvc_event("Cannot bind to requested volume \"loki-pv\": storageClassName does not match"))
+    _rebuild_volumes(lab, {"storageClassName": "local-path"}, prebound=False)
     f = finding(doctor(lab, tmp_path)[1], "pvc.storage-class")
     assert "PV loki-pv: storageClassName local-path" in f["evidence"]
     assert "PVC logging/loki-pvc: storageClassName local-storage" in f["evidence"]
@@ -178,24 +187,14 @@ def test_pvc_pending_because_the_storage_classes_differ(lab: KubeLab, tmp_path: 
 
 
 def test_pvc_pending_because_the_pv_is_too_small(lab: KubeLab, tmp_path: Path) -> None:
-    _rebuild_volumes(lab, {"capacity": {"storage": "100Gi"}})
+    _rebuild_volumes(lab, {"capacity": {"storage": "100Gi"}}, prebound=False)
     f = finding(doctor(lab, tmp_path)[1], "pvc.capacity")
     assert "PV loki-pv: capacity.storage 100Gi" in f["evidence"]
     assert "PVC logging/loki-pvc: resources.requests.storage 200Gi" in f["evidence"]
 
 
 def test_pvc_pending_because_the_access_modes_differ(lab: KubeLab, tmp_path: Path) -> None:
-    _rebuild_volumes(lab, {"accessModes": ["ReadOnlyMany"]})
-    api = lab.api
-    api.seed(_pvc_event('Cannot bind to requested volume "loki-pv": incompatible accessMode'))
-    # The fake's PV controller does not compare access modes; a real one leaves both unbound.
-    pv = api.obj("v1", "PersistentVolume", "loki-pv")
-    assert pv is not None
-    pv["spec"]["claimRef"].pop("uid", None)
-    with api.lock:
-        api.store[("", "v1", "persistentvolumes", "", "loki-pv")] = pv
-    api.update_status("v1", "PersistentVolume", "loki-pv", "", {"phase": "Available"})
-    api.update_status("v1", "PersistentVolumeClaim", "loki-pvc", NS, {"phase": "Pending"})
+    _rebuild_volumes(lab, {"accessModes": ["ReadOnlyMany"]}, prebound=False)
     f = finding(doctor(lab, tmp_path)[1], "pvc.access-mode")
     assert "PV loki-pv: accessModes ReadOnlyMany" in f["evidence"]
     assert "PVC logging/loki-pvc: accessModes ReadWriteOnce" in f["evidence"]
@@ -258,7 +257,7 @@ def test_pod_pending_because_the_storage_node_lacks_its_label_and_fix_labels_it(
     code, doc = doctor(lab, tmp_path, "--fix", "--yes")
     assert code == 0, doc
     assert doc["findings"][0]["status"] == "fixed"
-    assert doc["items"][0]["outcome"] == "changed" and doc["items"][0]["detail"] == "node node-2 now has hardware=heavy"
+    assert doc["items"][0]["outcome"] == "changed" and doc["items"][0]["detail"] == "node node-2: kubectl label node node-2 hardware=heavy --overwrite"
     labels = api.obj("v1", "Node", "node-2")["metadata"]["labels"]  # type: ignore[index]
     assert labels["hardware"] == "heavy" and labels["kubernetes.io/hostname"] == "node-2"
 

@@ -106,6 +106,43 @@ def test_first_run_creates_everything_second_run_changes_nothing(stack: Stack) -
     assert "already at chart loki-6.21.0" in next(i["detail"] for i in second.doc["items"] if i["id"] == "helm.loki")
 
 
+def _owners(obj: dict[str, Any], *path: str) -> dict[str, str]:
+    """Who owns each field under ``path`` (managedFields, FieldsV1): field name -> manager."""
+    out: dict[str, str] = {}
+    for entry in obj["metadata"].get("managedFields") or []:
+        node = entry["fieldsV1"]
+        for name in path:
+            node = node.get(f"f:{name}", {})
+        for key in node:
+            if key.startswith("f:"):
+                out[key[2:]] = entry["manager"]
+    return out
+
+
+def test_a_rerun_keeps_the_volumes_bound_to_their_claims(stack: Stack) -> None:
+    """The volume controller owns claimRef.uid (granular claimRef); a re-run must not give up o11yctl's fields."""
+    stack.add_workloads()
+    assert stack.run("--skip", "storage").exit_code == 0
+    bound = {name: stack.api.obj("v1", "PersistentVolume", name) for name in ("loki-pv", "tempo-pv")}
+    for name, pv in bound.items():
+        assert pv is not None and pv["status"]["phase"] == "Bound", name
+        owners = _owners(pv, "spec", "claimRef")
+        assert owners == {"apiVersion": "o11yctl", "kind": "o11yctl", "namespace": "o11yctl", "name": "o11yctl",
+                          "uid": "kube-controller-manager", "resourceVersion": "kube-controller-manager"}, owners
+
+    second = stack.run("--skip", "storage")
+    assert second.exit_code == 0, second.output
+    assert outcomes(second)["volumes.loki"] == "unchanged" and outcomes(second)["volumes.tempo"] == "unchanged"
+    for name, before in bound.items():
+        after = stack.api.obj("v1", "PersistentVolume", name)
+        assert after is not None and before is not None
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], name
+        ref = after["spec"]["claimRef"]
+        assert (ref["namespace"], ref["name"]) == (NS, name.replace("-pv", "-pvc"))
+        assert ref["uid"] == before["spec"]["claimRef"]["uid"]
+        assert after["status"]["phase"] == "Bound"
+
+
 def test_failing_step_stops_the_run_with_helms_stderr(stack: Stack) -> None:
     stack.add_workloads()
     stack.helm.fail("upgrade", "tempo", 'Error: chart "tempo" version "1.24.4" not found in '

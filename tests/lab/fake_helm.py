@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = r'''#!{python}
-import json, os, sys, time
+import fcntl, json, os, sys, time
 STATE = os.environ["FAKE_HELM_STATE"]
 
 def load():
@@ -174,7 +174,10 @@ def main(argv):
     state["unexpected"].append(argv)
     fail(state, "Error: unknown command %r for \"helm\"" % cmd, 2)
 
-main(sys.argv[1:])
+# Real helm processes may run at the same time (o11yctl reads several releases at once): one at a time here.
+with open(STATE + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    main(sys.argv[1:])
 '''
 
 

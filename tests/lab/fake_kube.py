@@ -63,10 +63,12 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import functools
 import ipaddress
 import itertools
 import json
 import re
+import socket
 import ssl
 import tempfile
 import threading
@@ -81,6 +83,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+from tests.lab import smd
 
 TOKEN = "fake-token-for-tests"
 GIT_VERSION = "v1.31.4+k3s1"
@@ -110,6 +114,8 @@ class ResourceType:
     kind: str
     namespaced: bool
     singular: str = ""
+    #: Has a status subresource: writes to the object keep its status; status writes change only the status.
+    status: bool = False
 
     @property
     def group_version(self) -> str:
@@ -124,12 +130,12 @@ class ResourceType:
 
 
 CORE_TYPES = (
-    ResourceType("", "v1", "namespaces", "Namespace", False),
-    ResourceType("", "v1", "nodes", "Node", False),
-    ResourceType("", "v1", "persistentvolumes", "PersistentVolume", False),
-    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True),
-    ResourceType("", "v1", "pods", "Pod", True),
-    ResourceType("", "v1", "services", "Service", True),
+    ResourceType("", "v1", "namespaces", "Namespace", False, status=True),
+    ResourceType("", "v1", "nodes", "Node", False, status=True),
+    ResourceType("", "v1", "persistentvolumes", "PersistentVolume", False, status=True),
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, status=True),
+    ResourceType("", "v1", "pods", "Pod", True, status=True),
+    ResourceType("", "v1", "services", "Service", True, status=True),
     ResourceType("", "v1", "secrets", "Secret", True),
     ResourceType("", "v1", "configmaps", "ConfigMap", True),
     ResourceType("", "v1", "events", "Event", True),
@@ -253,8 +259,7 @@ class KubeletPod:
                 status["hostIP"] = host_ip
             if pod_ip or old.get("podIP"):
                 status["podIP"] = pod_ip or old["podIP"]
-            obj["status"] = status
-            obj["metadata"]["resourceVersion"] = str(next(self.api._rv))
+            self.api._write_status(("", "v1", "pods", self.namespace, self.name), status, manager="kubelet")
             return True
 
 
@@ -299,11 +304,17 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 class FakeKube:
     """The server and its in-memory object store. Use :meth:`start`/:meth:`stop` (or the fixture)."""
 
-    def __init__(self, *, token: str = TOKEN) -> None:
+    def __init__(self, *, token: str = TOKEN, latency: float = 0.0) -> None:
         self.token = token
+        #: Seconds every answer waits (outside the lock), as a network between client and server adds.
+        self.latency = latency
         self.types: dict[tuple[str, str, str], ResourceType] = {(t.group, t.version, t.plural): t for t in CORE_TYPES}
         self.store: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
-        self._owners: dict[tuple[str, str, str, str, str], dict[tuple[str, ...], tuple[str, str]]] = {}
+        #: Who owns which field of each object (its managedFields), by the real server-side apply rules.
+        self._managers: dict[tuple[str, str, str, str, str], smd.Managers] = {}
+        self.schema = _schema()
+        self._crd_schemas: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        self._roots: dict[tuple[str, str, str], smd.Type] = {}
         self._rv = itertools.count(1000)
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, str]] = []
@@ -413,8 +424,19 @@ class FakeKube:
         with self.lock:
             self._init_new(rtype, obj)
             key = (rtype.group, rtype.version, rtype.plural, ns, meta["name"])
+            managers = smd.Managers()
+            body = _without_managed_fields(obj)
+            root = self._root(rtype)
+            if rtype.status:
+                managers.update({}, {k: v for k, v in body.items() if k != "status"}, root, manager,
+                                api_version=rtype.group_version)
+                if "status" in body:
+                    managers.update({}, {"status": body["status"]}, root, manager, api_version=rtype.group_version,
+                                    subresource="status")
+            else:
+                managers.update({}, body, root, manager, api_version=rtype.group_version)
             self.store[key] = obj
-            self._own(key, obj, manager, "Update")
+            self._set_managers(key, managers)
             if rtype.kind == "CustomResourceDefinition":
                 self._register_crd(obj)
             self._reconcile()
@@ -433,13 +455,13 @@ class FakeKube:
         with self.lock:
             return [copy.deepcopy(o) for k, o in self.store.items() if self.types[k[:3]].kind == kind]
 
-    def update_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
-        """Replace an object's status (what a controller or kubelet would do)."""
+    def update_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any], *,
+                      manager: str = "kube-controller-manager") -> None:
+        """Replace an object's status, as a controller or the kubelet does (a write to its status subresource)."""
         rtype = self._type_by_kind(api_version, kind)
         with self.lock:
             key = (rtype.group, rtype.version, rtype.plural, namespace if rtype.namespaced else "", name)
-            self.store[key]["status"] = copy.deepcopy(status)
-            self.store[key]["metadata"]["resourceVersion"] = str(next(self._rv))
+            self._write_status(key, status, manager=manager)
 
     def add_node(self, name: str, *, labels: Mapping[str, str] | None = None,
                  taints: list[dict[str, str]] | None = None, address: str = "10.0.0.1") -> dict[str, Any]:
@@ -533,9 +555,14 @@ class FakeKube:
             self.logs[key] = (self.logs.get(key, []) if append else []) + lines
 
     def install_gateway_api(self) -> None:
-        """Seed the Gateway API's standard CRDs (gateway.networking.k8s.io/v1)."""
-        for plural, kind, namespaced in (("gateways", "Gateway", True), ("httproutes", "HTTPRoute", True),
-                                         ("gatewayclasses", "GatewayClass", False),
+        """Seed the Gateway API's standard CRDs (gateway.networking.k8s.io/v1).
+
+        Gateway and HTTPRoute are the real CRDs kept under ``tests/data/openapi`` (their schemas decide
+        how applies merge); GatewayClass and GRPCRoute are served without a schema.
+        """
+        for file_name in ("gateway.networking.k8s.io_gateways.yaml", "gateway.networking.k8s.io_httproutes.yaml"):
+            self.seed(smd.load_crd(file_name), manager="helm")
+        for plural, kind, namespaced in (("gatewayclasses", "GatewayClass", False),
                                          ("grpcroutes", "GRPCRoute", True)):
             self.seed({
                 "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -556,6 +583,16 @@ class FakeKube:
                      "listeners": listeners if listeners is not None else
                      [{"name": "http", "protocol": "HTTP", "port": 80}]},
         }, manager="helm")
+
+    def seed_runbook_cluster(self) -> None:
+        """Seed the runbook's cluster: node-1, node-2 (hardware=heavy, heavy=true:NoSchedule), the Gateway API
+        CRDs and Gateway default/eg with an HTTP listener admitting all namespaces."""
+        self.add_node("node-1", address="10.0.0.102", labels={"node-role.kubernetes.io/control-plane": "true"})
+        self.add_node("node-2", address="10.0.0.103", labels={"hardware": "heavy"},
+                      taints=[{"key": "heavy", "value": "true", "effect": "NoSchedule"}])
+        self.install_gateway_api()
+        self.add_gateway("eg", "default", listeners=[
+            {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}])
 
     def check_clean(self) -> None:
         """Raise if an unimplemented request came in or a scripted failure never happened."""
@@ -585,8 +622,13 @@ class FakeKube:
         for v in spec.get("versions") or []:
             if v.get("served", True):
                 t = ResourceType(spec["group"], v["name"], names["plural"], names["kind"],
-                                 spec.get("scope") == "Namespaced", names.get("singular", ""))
+                                 spec.get("scope") == "Namespaced", names.get("singular", ""),
+                                 status="status" in (v.get("subresources") or {}))
                 self.types[(t.group, t.version, t.plural)] = t
+                schema = smd.load_crd_schema(crd, v["name"])
+                if schema is not None:
+                    self._crd_schemas[(t.group, t.version, t.kind)] = schema
+                self._roots.pop((t.group, t.version, t.kind), None)
 
     def _init_new(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         obj["apiVersion"] = rtype.group_version if rtype.group else "v1"
@@ -603,82 +645,226 @@ class FakeKube:
         elif rtype.kind == "PersistentVolumeClaim":
             obj.setdefault("status", {"phase": "Pending"})
 
-    def _own(self, key: tuple[str, str, str, str, str], obj: Mapping[str, Any], manager: str, operation: str,
-             paths: set[tuple[str, ...]] | None = None) -> None:
-        owners = self._owners.setdefault(key, {})
-        for p in paths if paths is not None else _leaf_paths({k: v for k, v in obj.items() if k != "status"}):
-            if p[:2] in (("metadata", "resourceVersion"), ("metadata", "uid"), ("metadata", "creationTimestamp"),
-                         ("metadata", "managedFields")) or p[0] in ("apiVersion", "kind"):
-                continue
-            owners[p] = (manager, operation)
-        self._managed_fields(key)
+    # --- managed fields -----------------------------------------------------------------------
 
-    def _managed_fields(self, key: tuple[str, str, str, str, str]) -> None:
+    def _root(self, rtype: ResourceType) -> smd.Type:
+        """The merge type of a kind: its real OpenAPI schema (a CRD's own schema for custom resources)."""
+        gvk = (rtype.group, rtype.version, rtype.kind)
+        if gvk not in self._roots:
+            self._roots[gvk] = self.schema.for_kind(*gvk, crd_schema=self._crd_schemas.get(gvk))
+        return self._roots[gvk]
+
+    def _set_managers(self, key: tuple[str, str, str, str, str], managers: smd.Managers) -> None:
+        """Store an object's owners and write them into its ``metadata.managedFields``."""
+        self._managers[key] = managers
+        obj = self.store.get(key)
+        if obj is not None:
+            entries = managers.entries(_now())
+            if entries:
+                obj["metadata"]["managedFields"] = entries
+            else:
+                obj["metadata"].pop("managedFields", None)
+
+    def _update(self, rtype: ResourceType, key: tuple[str, str, str, str, str], old: dict[str, Any],
+                new: dict[str, Any], manager: str, *, dry: bool = False, method: str | None = None
+                ) -> dict[str, Any]:
+        """A write of the object (operation Update): ``manager`` owns what it changed, others lose it.
+
+        The object's resourceVersion moves only when the object or its owners changed, as the
+        API server skips writes that change nothing. ``method`` (a client's request) records
+        the write in :attr:`mutations`; the fake's own controllers pass None.
+        """
+        new = self._keep_status(rtype, old, new)
+        managers = self._managers.get(key, smd.Managers()).copy()
+        managers.update(_without_managed_fields(old), _without_managed_fields(new), self._root(rtype), manager,
+                        api_version=rtype.group_version, ignore=_STATUS if rtype.status else ())
+        return self._store_write(rtype, key, old, new, managers, dry=dry, method=method)
+
+    def _write_status(self, key: tuple[str, str, str, str, str], status: dict[str, Any], *,
+                      manager: str = "kube-controller-manager") -> None:
+        """A write to the status subresource (a controller, the kubelet): only the status changes."""
         obj = self.store.get(key)
         if obj is None:
             return
-        seen: dict[tuple[str, str], None] = {}
-        for manager_op in self._owners.get(key, {}).values():
-            seen.setdefault(manager_op)
-        obj["metadata"]["managedFields"] = [
-            {"manager": m, "operation": op, "apiVersion": obj["apiVersion"], "time": _now(), "fieldsType": "FieldsV1",
-             "fieldsV1": {}} for m, op in seen]
+        rtype = self.types[key[:3]]
+        new = copy.deepcopy(obj)
+        new["status"] = copy.deepcopy(status)
+        managers = self._managers.get(key, smd.Managers()).copy()
+        managers.update({"status": _without_managed_fields(obj).get("status") or {}}, {"status": new["status"]},
+                        self._root(rtype), manager, api_version=rtype.group_version, subresource="status")
+        self._store_write(rtype, key, obj, new, managers, dry=False, method=None)
+
+    def _store_write(self, rtype: ResourceType, key: tuple[str, str, str, str, str], old: dict[str, Any],
+                     new: dict[str, Any], managers: smd.Managers, *, dry: bool, method: str | None
+                     ) -> dict[str, Any]:
+        before = self._managers.get(key, smd.Managers())
+        unchanged = (_strip(new) == _strip(old) and managers.sets == before.sets)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if unchanged:
+            new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
+            if not new["metadata"]["managedFields"]:
+                new["metadata"].pop("managedFields")
+        if dry:
+            if not unchanged:
+                new["metadata"]["managedFields"] = managers.entries(_now())
+            return new
+        if unchanged:
+            return copy.deepcopy(old)
+        new["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.store[key] = new
+        self._set_managers(key, managers)
+        if method is not None:
+            self.mutations.append((method, "/".join(k for k in key if k)))
+        if rtype.kind == "CustomResourceDefinition":
+            self._register_crd(new)
+        if method is not None:  # a client's write; the controllers' own writes are already in their loop
+            self._reconcile()
+        return copy.deepcopy(self.store[key])
+
+    @staticmethod
+    def _keep_status(rtype: ResourceType, old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+        """A write to an object with a status subresource leaves its status as it was (ResetFields)."""
+        if not rtype.status:
+            return new
+        new = dict(new)
+        if old is not None and "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+        return new
 
     # --- controllers ---------------------------------------------------------------------------
 
     def _reconcile(self) -> None:
+        """What the namespace and persistent volume controllers do after a write."""
         ns_type = ("", "v1", "namespaces")
         for key, obj in self.store.items():
             if key[:3] == ns_type:
                 obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = key[4]
-        pvs = {k[4]: o for k, o in self.store.items() if k[:3] == ("", "v1", "persistentvolumes")}
-        pvcs = {(k[3], k[4]): o for k, o in self.store.items() if k[:3] == ("", "v1", "persistentvolumeclaims")}
-        for pv in pvs.values():
-            ref = (pv.get("spec") or {}).get("claimRef")
-            phase = (pv.get("status") or {}).get("phase")
-            if ref and ref.get("uid"):
-                claim = pvcs.get((ref.get("namespace", ""), ref.get("name", "")))
-                if claim is None or claim["metadata"]["uid"] != ref["uid"]:
-                    if phase == "Bound":
-                        self._set_status(pv, {"phase": "Released"})
-                elif phase != "Bound":
-                    self._set_status(pv, {"phase": "Bound"})
-            elif phase in ("Released", "Bound"):
-                self._set_status(pv, {"phase": "Available"})
-        for (ns, name), pvc in pvcs.items():
-            if (pvc.get("status") or {}).get("phase") == "Bound":
-                continue
-            volume = (pvc.get("spec") or {}).get("volumeName")
-            pv = pvs.get(volume or "")
-            if pv is None or (pv.get("status") or {}).get("phase") != "Available":
-                continue
-            ref = (pv.get("spec") or {}).get("claimRef")
-            if ref and (ref.get("namespace"), ref.get("name")) != (ns, name):
-                continue
-            if (pv["spec"].get("storageClassName") or "") != (pvc["spec"].get("storageClassName") or ""):
-                continue
-            if _bytes(pv["spec"].get("capacity", {}).get("storage", "0")) < _bytes(
-                    pvc["spec"].get("resources", {}).get("requests", {}).get("storage", "0")):
-                continue
-            pv["spec"]["claimRef"] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns,
-                                      "name": name, "uid": pvc["metadata"]["uid"],
-                                      "resourceVersion": pvc["metadata"]["resourceVersion"]}
-            # claimRef is an atomic struct: the controller's update takes it over whole.
-            owners = self._owners.setdefault(("", "v1", "persistentvolumes", "", pv["metadata"]["name"]), {})
-            for p in [p for p in owners if p[:2] == ("spec", "claimRef")]:
-                del owners[p]
-            for key in pv["spec"]["claimRef"]:
-                owners[("spec", "claimRef", key)] = ("kube-controller-manager", "Update")
-            self._managed_fields(("", "v1", "persistentvolumes", "", pv["metadata"]["name"]))
-            self._set_status(pv, {"phase": "Bound"})
-            pvc["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
-            self._set_status(pvc, {"phase": "Bound", "accessModes": pvc["spec"].get("accessModes", []),
-                                   "capacity": dict(pv["spec"].get("capacity", {}))})
+        self._sync_volumes()
 
-    def _set_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
-        if obj.get("status") != status:
-            obj["status"] = status
-            obj["metadata"]["resourceVersion"] = str(next(self._rv))
+    def _sync_volumes(self) -> None:
+        """The persistent volume controller (pv_controller.go, syncVolume and syncUnboundClaim), for static PVs.
+
+        - A claim naming a volume that is reserved for it (``claimRef`` with its namespace and
+          name, no uid) or free binds to it; a free volume must satisfy the claim first
+          (``checkVolumeSatisfyClaim``: size, storage class, volume attributes class, volume mode,
+          access modes), else the claim stays ``Pending`` with a ``VolumeMismatch`` event.
+        - A claim naming no volume takes the smallest free volume that satisfies it.
+        - Binding is two writes by manager ``kube-controller-manager``, as the real controller
+          makes them: an update of the volume's ``claimRef`` (it adds the claim's ``uid`` and
+          ``resourceVersion``), then the volume's status (``Bound``); the claim gets the
+          ``pv.kubernetes.io/bind-completed`` annotation, then its status.
+        - A bound volume whose claim is gone (or was re-created, another uid) is ``Released``;
+          a volume whose ``claimRef`` has no uid is ``Available`` (reserved).
+        """
+        pv_type = ("", "v1", "persistentvolumes")
+        pvc_type = ("", "v1", "persistentvolumeclaims")
+        for _ in range(50):  # each pass makes at most one binding, then looks again
+            progressed = False
+            pvs = {k[4]: (k, o) for k, o in self.store.items() if k[:3] == pv_type}
+            pvcs = {(k[3], k[4]): (k, o) for k, o in self.store.items() if k[:3] == pvc_type}
+            for key, pv in pvs.values():
+                ref = (pv.get("spec") or {}).get("claimRef")
+                phase = (pv.get("status") or {}).get("phase")
+                if ref and ref.get("uid"):
+                    found = pvcs.get((ref.get("namespace", ""), ref.get("name", "")))
+                    if found is None or found[1]["metadata"]["uid"] != ref["uid"]:
+                        if phase == "Bound":
+                            progressed |= self._set_phase(key, pv, "Released")
+                    elif phase != "Bound":
+                        progressed |= self._set_phase(key, pv, "Bound")
+                elif phase in ("Released", "Bound"):
+                    progressed |= self._set_phase(key, pv, "Available")
+            for (ns, name), (ckey, pvc) in pvcs.items():
+                if (pvc.get("status") or {}).get("phase") == "Bound":
+                    continue
+                volume = (pvc.get("spec") or {}).get("volumeName")
+                if volume:
+                    found_pv = pvs.get(volume)
+                    if found_pv is None:
+                        continue
+                    pkey, pv = found_pv
+                    ref = (pv.get("spec") or {}).get("claimRef")
+                    if ref and ref.get("uid") and ref.get("uid") != pvc["metadata"]["uid"]:
+                        continue
+                    if ref and (ref.get("namespace"), ref.get("name")) != (ns, name):
+                        self._event(pvc, "Warning", "FailedBinding",
+                                    f"volume \"{volume}\" already bound to a different claim.")
+                        continue
+                    if not ref:
+                        problem = _unsatisfied(pv, pvc)
+                        if problem:
+                            self._event(pvc, "Warning", "VolumeMismatch",
+                                        f"Cannot bind to requested volume \"{volume}\": {problem}")
+                            continue
+                else:
+                    candidates = [(k, v) for k, v in pvs.values() if (v.get("status") or {}).get("phase") == "Available"
+                                  and not ((v.get("spec") or {}).get("claimRef") or {}).get("name")
+                                  and _unsatisfied(v, pvc) is None]
+                    if not candidates:
+                        continue
+                    pkey, pv = min(candidates, key=lambda kv: _bytes(kv[1]["spec"].get("capacity", {}).get("storage",
+                                                                                                          "0")))
+                self._bind(pkey, pv, ckey, pvc)
+                progressed = True
+                break
+            if not progressed:
+                return
+
+    def _bind(self, pkey: tuple[str, str, str, str, str], pv: dict[str, Any], ckey: tuple[str, str, str, str, str],
+              pvc: dict[str, Any]) -> None:
+        """The controller's binding writes (bindVolumeToClaim, then bindClaimToVolume), as Updates."""
+        ref = {"kind": "PersistentVolumeClaim", "namespace": pvc["metadata"]["namespace"],
+               "name": pvc["metadata"]["name"], "uid": pvc["metadata"]["uid"], "apiVersion": "v1",
+               "resourceVersion": pvc["metadata"]["resourceVersion"]}
+        new_pv = copy.deepcopy(pv)
+        new_pv["spec"]["claimRef"] = ref
+        if not (pv.get("spec") or {}).get("claimRef"):
+            new_pv["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bound-by-controller"] = "yes"
+        pv = self._update(self.types[pkey[:3]], pkey, pv, new_pv, "kube-controller-manager")
+        self._write_status(pkey, {"phase": "Bound"})
+        new_pvc = copy.deepcopy(pvc)
+        new_pvc["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
+        if not (pvc.get("spec") or {}).get("volumeName"):
+            new_pvc["spec"]["volumeName"] = pv["metadata"]["name"]
+            new_pvc["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = "yes"
+        self._update(self.types[ckey[:3]], ckey, pvc, new_pvc, "kube-controller-manager")
+        self._write_status(ckey, {"phase": "Bound", "accessModes": list(pv["spec"].get("accessModes", [])),
+                                  "capacity": dict(pv["spec"].get("capacity", {}))})
+
+    def _set_phase(self, key: tuple[str, str, str, str, str], obj: dict[str, Any], phase: str) -> bool:
+        if (obj.get("status") or {}).get("phase") == phase:
+            return False
+        self._write_status(key, {**(obj.get("status") or {}), "phase": phase})
+        return True
+
+    def _event(self, obj: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        """An event about ``obj`` from the persistent volume controller (counted, not repeated)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        ev_type = self.types[("", "v1", "events")]
+        for key, ev in self.store.items():
+            if key[:3] == ("", "v1", "events") and key[3] == namespace and ev.get("reason") == reason and \
+                    (ev.get("involvedObject") or {}).get("uid") == meta["uid"] and ev.get("message") == message:
+                return
+        if ("", "v1", "namespaces", "", namespace) not in self.store:
+            return
+        name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+                 "involvedObject": {"kind": obj.get("kind"), "namespace": namespace, "name": meta["name"],
+                                    "uid": meta["uid"], "apiVersion": obj.get("apiVersion"),
+                                    "resourceVersion": meta.get("resourceVersion")},
+                 "reason": reason, "message": message, "type": kind, "count": 1,
+                 "source": {"component": "persistentvolume-controller"},
+                 "firstTimestamp": _now(), "lastTimestamp": _now()}
+        self._init_new(ev_type, event)
+        key = (ev_type.group, ev_type.version, ev_type.plural, namespace, name)
+        self.store[key] = event
+        managers = smd.Managers()
+        managers.update({}, _without_managed_fields(event), self._root(ev_type), "kube-controller-manager",
+                        api_version="v1")
+        self._set_managers(key, managers)
 
     # --- request handling ----------------------------------------------------------------------
 
@@ -891,9 +1077,14 @@ class FakeKube:
         if rtype.kind == "Pod":  # the API server ignores a posted status; the kubelet reports it
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         dry = "All" in query.get("dryRun", [])
+        managers = smd.Managers()
+        managers.update({}, {k: v for k, v in _without_managed_fields(obj).items() if k != "status"},
+                        self._root(rtype), _manager(query, "unknown"), api_version=rtype.group_version)
         if not dry:
             self.store[key] = obj
-            self._own(key, obj, _manager(query, "unknown"), "Update")
+            self._set_managers(key, managers)
+        else:
+            obj["metadata"]["managedFields"] = managers.entries(_now())
         answer = _json_answer(201, self._commit(rtype, key, obj, dry, "POST"))
         if rtype.kind == "Pod" and not dry:
             self._start_pod_hooks(namespace, meta["name"], obj)
@@ -936,32 +1127,10 @@ class FakeKube:
         obj["apiVersion"], obj["kind"] = old["apiVersion"], old["kind"]
         if "status" not in obj and "status" in old:
             obj["status"] = old["status"]
-        return self._finish_write(rtype, namespace, name, old, obj, query, "PUT", _manager(query, "unknown"),
-                                  "Update", None)
-
-    def _finish_write(self, rtype: ResourceType, namespace: str, name: str, old: dict[str, Any],
-                      new: dict[str, Any], query: dict[str, list[str]], method: str, manager: str, operation: str,
-                      applied: set[tuple[str, ...]] | None) -> tuple[int, str, bytes]:
-        key = self._key(rtype, namespace, name)
         dry = "All" in query.get("dryRun", [])
-        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        changed_paths = {p for p in _leaf_paths(new) ^ _leaf_paths(old)} | {
-            p for p in _leaf_paths(new) & _leaf_paths(old) if _at(new, p) != _at(old, p)}
-        owners_before = dict(self._owners.get(key, {}))
-        if dry:
-            return _json_answer(200, new)
-        self.store[key] = new
-        self._own(key, new, manager, operation, applied if applied is not None else changed_paths)
-        ownership_changed = self._owners.get(key, {}) != owners_before
-        if _strip(new) != _strip(old) or ownership_changed:
-            new["metadata"]["resourceVersion"] = str(next(self._rv))
-            self.mutations.append((method, "/".join(k for k in key if k)))
-        else:
-            new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
-        if rtype.kind == "CustomResourceDefinition":
-            self._register_crd(new)
-        self._reconcile()
-        return _json_answer(200, copy.deepcopy(self.store[key]))
+        key = self._key(rtype, namespace, name)
+        return _json_answer(200, self._update(rtype, key, old, obj, _manager(query, "unknown"), dry=dry,
+                                              method="PUT"))
 
     def _patch(self, rtype: ResourceType, namespace: str, name: str, content_type: str, body: bytes,
                query: dict[str, list[str]], path: str) -> tuple[int, str, bytes]:
@@ -976,8 +1145,10 @@ class FakeKube:
                 raise ApiError(400, "BadRequest", f"error decoding patch: {exc}") from None
             new = _merge_patch(copy.deepcopy(old), patch)
             self._validate(rtype, new, old)
-            return self._finish_write(rtype, namespace, name, old, new, query, "PATCH",
-                                      _manager(query, "unknown"), "Update", None)
+            dry = "All" in query.get("dryRun", [])
+            key = self._key(rtype, namespace, name)
+            return _json_answer(200, self._update(rtype, key, old, new, _manager(query, "unknown"), dry=dry,
+                                                  method="PATCH"))
         raise self._unexpected("PATCH", path, 415, why=media)
 
     def _apply(self, rtype: ResourceType, namespace: str, name: str, body: bytes,
@@ -1006,40 +1177,32 @@ class FakeKube:
         force = query.get("force", ["false"])[0] == "true"
         dry = "All" in query.get("dryRun", [])
         key = self._key(rtype, namespace, name)
-        applied = {p for p in _leaf_paths(config) if p[0] not in ("apiVersion", "kind")}
+        root = self._root(rtype)
         old = self.store.get(key)
-        if old is None:
-            obj = copy.deepcopy(config)
-            if rtype.namespaced:
-                obj["metadata"]["namespace"] = namespace
-            self._validate(rtype, obj, None)
-            self._init_new(rtype, obj)
-            if dry:
-                return _json_answer(201, obj)
-            self.store[key] = obj
-            self._own(key, obj, manager, "Apply", applied)
-            return _json_answer(201, self._commit(rtype, key, obj, False, "PATCH"))
-        owners = self._owners.get(key, {})
-        conflicts = sorted(".".join(p) for p in applied
-                           if p in owners and owners[p][0] != manager and _at(old, p) != _at(config, p))
-        if conflicts and not force:
-            holders = sorted({owners[tuple(c.split("."))][0] for c in conflicts})
-            raise ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} conflict(s): conflicts with "
-                                            f"{', '.join(repr(h) for h in holders)}: "
-                                            + ", ".join("." + c for c in conflicts),
-                           {"causes": [{"reason": "FieldManagerConflict", "field": "." + c} for c in conflicts]})
-        new = copy.deepcopy(old)
-        for p, (owner, op) in owners.items():  # fields this manager applied before and applies no longer
-            if owner == manager and op == "Apply" and p not in applied:
-                _remove(new, p)
-        new = _merge_patch(new, {k: v for k, v in config.items() if k not in ("apiVersion", "kind")})
+        managers = self._managers.get(key, smd.Managers()).copy() if old is not None else smd.Managers()
+        live = _without_managed_fields(old) if old is not None else {}
+        try:
+            new = managers.apply(live, config, root, manager, force=force, api_version=rtype.group_version,
+                                 ignore=_STATUS if rtype.status else ())
+        except smd.Conflict as exc:
+            raise _conflict(exc, managers) from None
+        new["apiVersion"], new["kind"] = rtype.group_version, rtype.kind
+        new.setdefault("metadata", {})["name"] = name
         if rtype.namespaced:
             new["metadata"]["namespace"] = namespace
+        new = self._keep_status(rtype, old, new)
         self._validate(rtype, new, old)
-        if not dry:
-            for p in [p for p, (owner, op) in owners.items() if owner == manager and p not in applied]:
-                del owners[p]
-        return self._finish_write(rtype, namespace, name, old, new, query, "PATCH", manager, "Apply", applied)
+        if old is None:
+            self._init_new(rtype, new)
+            if dry:
+                new["metadata"]["managedFields"] = managers.entries(_now())
+                return _json_answer(201, new)
+            self.store[key] = new
+            self._set_managers(key, managers)
+            return _json_answer(201, self._commit(rtype, key, new, False, "PATCH"))
+        for f in ("uid", "creationTimestamp"):
+            new["metadata"][f] = old["metadata"].get(f)
+        return _json_answer(200, self._store_write(rtype, key, old, new, managers, dry=dry, method="PATCH"))
 
     def _delete(self, rtype: ResourceType, namespace: str, name: str,
                 query: dict[str, list[str]]) -> tuple[int, str, bytes]:
@@ -1048,13 +1211,13 @@ class FakeKube:
         if "All" in query.get("dryRun", []):
             return _json_answer(200, obj)
         del self.store[key]
-        self._owners.pop(key, None)
+        self._managers.pop(key, None)
         if rtype.kind == "Pod":
             self._drop_logs(namespace, name)
         if rtype.kind == "Namespace":
             for k in [k for k in self.store if k[3] == name and self.types[k[:3]].namespaced]:
                 del self.store[k]
-                self._owners.pop(k, None)
+                self._managers.pop(k, None)
                 if k[:3] == ("", "v1", "pods"):
                     self._drop_logs(name, k[4])
             obj["status"] = {"phase": "Terminating"}
@@ -1168,6 +1331,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeKube
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # As Go's net/http (the API server) does: no Nagle delay between the headers and the body of an answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
@@ -1177,6 +1345,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         headers = {("Authorization" if k.lower() == "authorization" else
                     "Content-Type" if k.lower() == "content-type" else k): v for k, v in headers.items()}
+        if self.server_fake.latency:
+            time.sleep(self.server_fake.latency)
         status, content_type, data = self.server_fake.handle(self.command, self.path, headers, body,
                                                              client=self.client_address[0])
         try:
@@ -1216,6 +1386,70 @@ def _self_signed_cert() -> tuple[bytes, bytes]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+#: Where the status lives: left out of what a write to the object itself may own (ResetFields).
+_STATUS: tuple[smd.FieldPath, ...] = ((("f", "status"),),)
+
+
+@functools.cache
+def _schema() -> smd.Schema:
+    """The real OpenAPI schemas of the core and networking kinds (tests/data/openapi), loaded once."""
+    return smd.Schema.load()
+
+
+def _without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(obj))
+    (out.get("metadata") or {}).pop("managedFields", None)
+    return out
+
+
+def _conflict(exc: smd.Conflict, managers: smd.Managers) -> ApiError:
+    """The 409 of an apply that would change another manager's fields, worded as the API server words it.
+
+    Source: k8s.io/apiserver ``fieldmanager`` (``NewConflictError``, ``printManager``) and
+    structured-merge-diff ``merge/conflict.go`` (``Conflicts.Error``).
+    """
+    by_manager: dict[str, list[str]] = {}
+    causes = []
+    for manager, paths in exc.fields.items():
+        key = next((k for k in managers.sets if k[0] == manager), (manager, "Apply", ""))
+        shown = f'"{manager}"' + (f" using {managers.api_version.get(key, 'v1')}" if key[1] == "Update" else "")
+        for path in paths:
+            text = smd.path_string(path)
+            by_manager.setdefault(shown, []).append(text)
+            causes.append({"reason": "FieldManagerConflict", "message": f"conflict with {shown}", "field": text})
+    count = len(causes)
+    if count == 1:
+        ((shown, (path_text,)),) = by_manager.items()
+        message = f"Apply failed with 1 conflict: conflict with {shown}: {path_text}"
+    elif len(by_manager) == 1:
+        ((shown, paths_text),) = by_manager.items()
+        message = f"Apply failed with {count} conflicts: conflicts with {shown}" + "".join(
+            f"\n- {t}" for t in paths_text)
+    else:
+        message = f"Apply failed with {count} conflicts: conflicts with" + "".join(
+            f"\n{shown}:" + "".join(f"\n- {t}" for t in paths_text) for shown, paths_text in by_manager.items())
+    return ApiError(409, "Conflict", message, {"causes": causes})
+
+
+def _unsatisfied(pv: Mapping[str, Any], pvc: Mapping[str, Any]) -> str | None:
+    """Why a volume cannot take a claim (pv_controller.go, ``checkVolumeSatisfyClaim``), or None."""
+    pv_spec, pvc_spec = pv.get("spec") or {}, pvc.get("spec") or {}
+    if (pv.get("metadata") or {}).get("deletionTimestamp"):
+        return f"the volume is marked for deletion \"{pv['metadata']['name']}\""
+    requested = _bytes(((pvc_spec.get("resources") or {}).get("requests") or {}).get("storage", "0"))
+    if _bytes((pv_spec.get("capacity") or {}).get("storage", "0")) < requested:
+        return "requested PV is too small"
+    if (pv_spec.get("storageClassName") or "") != (pvc_spec.get("storageClassName") or ""):
+        return "storageClassName does not match"
+    if (pv_spec.get("volumeAttributesClassName") or "") != (pvc_spec.get("volumeAttributesClassName") or ""):
+        return "volumeAttributesClassName does not match"
+    if (pv_spec.get("volumeMode") or "Filesystem") != (pvc_spec.get("volumeMode") or "Filesystem"):
+        return "incompatible volumeMode"
+    if not set(pvc_spec.get("accessModes") or []) <= set(pv_spec.get("accessModes") or []):
+        return "incompatible accessMode"
+    return None
 
 
 def _json_answer(status: int, doc: Any) -> Answer:
@@ -1276,36 +1510,12 @@ def _manager(query: dict[str, list[str]], default: str) -> str:
     return query.get("fieldManager", [default])[0]
 
 
-def _leaf_paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    if isinstance(value, dict) and value:
-        out: set[tuple[str, ...]] = set()
-        for k, v in value.items():
-            out |= _leaf_paths(v, (*prefix, str(k)))
-        return out
-    return {prefix} if prefix else set()
-
-
 def _at(value: Any, path: tuple[str, ...]) -> Any:
     for p in path:
         if not isinstance(value, dict) or p not in value:
             return None
         value = value[p]
     return value
-
-
-def _remove(value: dict[str, Any], path: tuple[str, ...]) -> None:
-    parents = []
-    cur: Any = value
-    for p in path[:-1]:
-        if not isinstance(cur, dict) or p not in cur:
-            return
-        parents.append((cur, p))
-        cur = cur[p]
-    if isinstance(cur, dict):
-        cur.pop(path[-1], None)
-    for parent, key in reversed(parents):  # drop maps left empty
-        if parent[key] == {}:
-            del parent[key]
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

@@ -28,11 +28,5 @@ def fake_kube(tmp_path: Path) -> Iterator[KubeLab]:
 def kube_cluster(fake_kube: KubeLab) -> KubeLab:
     """The fake API seeded like the runbook's cluster: node-1, node-2 (hardware=heavy, heavy=true:NoSchedule),
     the Gateway API CRDs and Gateway default/eg with an HTTP listener admitting all namespaces."""
-    api = fake_kube.api
-    api.add_node("node-1", address="10.0.0.102", labels={"node-role.kubernetes.io/control-plane": "true"})
-    api.add_node("node-2", address="10.0.0.103", labels={"hardware": "heavy"},
-                 taints=[{"key": "heavy", "value": "true", "effect": "NoSchedule"}])
-    api.install_gateway_api()
-    api.add_gateway("eg", "default", listeners=[
-        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}])
+    fake_kube.api.seed_runbook_cluster()
     return fake_kube

@@ -8,10 +8,11 @@ from typing import Any
 
 from o11yctl.doctor.facts import NetworkFacts, network_facts
 from o11yctl.doctor.fixes import FixTools, apply_fixes, finding_key
-from o11yctl.doctor.rules import ChownDir, Finding, LabelNode, RunFixVxlan
+from o11yctl.doctor.rules import ChownDir, Finding, RunFixVxlan
 from o11yctl.doctor.run import doctor_report
 from o11yctl.errors import SudoPasswordRequired
 from o11yctl.model import CommandResult, SshTarget, StepResult
+from o11yctl.nodes import NodeChange
 from o11yctl.vxlan.diagnose import Diagnosis, Direction
 from o11yctl.vxlan.facts import PingFacts
 from o11yctl.vxlan.firewall import Verdict
@@ -107,13 +108,13 @@ def test_node_label_fix_checks_what_the_api_returned() -> None:
             self.patches.append((kind, name, patch))
             return {"metadata": {"name": name, "labels": self.labels}}
 
-    f = _finding("pod.node-selector", "pod/loki-0", LabelNode("node-2", {"hardware": "heavy"}))
+    f = _finding("pod.node-selector", "pod/loki-0", NodeChange("node-2", {"hardware": "heavy"}))
     ok = Api({"hardware": "heavy"})
     assert apply_fixes([f], FixTools(kube=ok), confirm=lambda q: True, show=lambda s: None)[
         finding_key(f)].outcome == "changed"
     assert ok.patches == [("Node", "node-2", {"metadata": {"labels": {"hardware": "heavy"}}})]
     ignored = apply_fixes([f], FixTools(kube=Api({})), confirm=lambda q: True, show=lambda s: None)
-    assert ignored[finding_key(f)].detail == "node node-2 still lacks hardware=heavy"
+    assert ignored[finding_key(f)].detail == "node node-2 still lacks label hardware=heavy"
 
 
 def test_fix_vxlan_reports_its_own_outcome() -> None:

@@ -33,13 +33,12 @@ from o11yctl.doctor.facts import (
 from o11yctl.doctor.rules import (
     ChownDir,
     Finding,
-    LabelNode,
     RunFixVxlan,
-    TaintNode,
     judge,
     needs_network_diagnosis,
     ownership_probes,
 )
+from o11yctl.nodes import NodeChange
 
 HEAVY = TaintFact("heavy", "true", "NoSchedule")
 TOLERATE_HEAVY = Toleration("heavy", "Equal", "true", "NoSchedule")
@@ -187,7 +186,7 @@ def test_pod_pending_because_the_storage_node_lacks_its_label() -> None:
     assert "hardware=heavy" in f.cause and "node-2" in f.cause
     assert "node node-2: hardware (missing)" in f.evidence
     assert "didn't match Pod's node affinity/selector" in _text(f)
-    assert f.action == LabelNode("node-2", {"hardware": "heavy"})
+    assert f.action == NodeChange("node-2", {"hardware": "heavy"})
     assert f.action.describe() == "kubectl label node node-2 hardware=heavy --overwrite"
 
 
@@ -210,7 +209,7 @@ def test_a_node_taint_that_differs_from_the_config_is_set_back() -> None:
     facts = healthy(pods=(pod,), events=(event,),
                     nodes=(_node("node-1"), _node("node-2", labels={"hardware": "heavy"}, taints=(odd, other))))
     f = _only(judge(facts), "pod.toleration")
-    assert isinstance(f.action, TaintNode)
+    assert isinstance(f.action, NodeChange)
     assert f.action.taints == (other, HEAVY)  # the config's keys replaced, others kept
     assert f.action.patch() == {"spec": {"taints": [{"key": "gpu", "effect": "PreferNoSchedule"},
                                                     {"key": "heavy", "value": "true", "effect": "NoSchedule"}]}}

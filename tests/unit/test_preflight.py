@@ -9,6 +9,7 @@ import pytest
 from o11yctl.config import default_config, parse_config
 from o11yctl.errors import PreflightError
 from o11yctl.executors.helm import Release
+from o11yctl.nodes import NodeTaint
 from o11yctl.preflight import (
     Problem,
     judge_gateway,
@@ -52,7 +53,11 @@ def test_missing_label_and_taint_name_the_kubectl_commands() -> None:
     assert node_fix(cfg, ok) is None
     wrong_effect = _node("node-2", {"hardware": "heavy"}, [{"key": "heavy", "value": "true", "effect": "NoExecute"}])
     fix = node_fix(cfg, wrong_effect)
-    assert fix is not None and not fix.labels and len(fix.taints) == 1
+    assert fix is not None and not fix.labels
+    assert fix.removed == (NodeTaint("heavy", "true", "NoExecute"),)  # the config owns the taint key heavy
+    assert fix.taints == (NodeTaint("heavy", "true", "NoSchedule"),)
+    assert fix.commands() == ["kubectl taint node node-2 heavy:NoExecute-",
+                              "kubectl taint node node-2 heavy=true:NoSchedule --overwrite"]
 
 
 @pytest.mark.parametrize("allowed, gateway_ns, labels, admits", [

@@ -21,6 +21,7 @@ from o11yctl.config import Config
 from o11yctl.context import PV_NAMES, data_dir
 from o11yctl.errors import EXIT_UNREACHABLE, KubeError, O11yError
 from o11yctl.model import CommandResult, SshTarget
+from o11yctl.nodes import NodeTaint
 
 if TYPE_CHECKING:
     from o11yctl.vxlan.diagnose import Diagnosis
@@ -68,23 +69,8 @@ class CommandRunner(Protocol):
 # --- values -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TaintFact:
-    """A node taint: key, value, effect."""
-
-    key: str
-    value: str = ""
-    effect: str = "NoSchedule"
-
-    def __str__(self) -> str:
-        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
-
-    def as_dict(self) -> dict[str, str]:
-        """The taint as it appears in a Node's ``spec.taints``."""
-        out = {"key": self.key, "effect": self.effect}
-        if self.value:
-            out["value"] = self.value
-        return out
+#: A node taint (the one taint value every command shares).
+TaintFact = NodeTaint
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Only fixes that are safe to repeat and touch nothing but what the finding names:
 
 - :class:`~o11yctl.doctor.rules.ChownDir`: ``sudo chown -R UID:GID DIR`` (after ``mkdir -p``
   when the directory is missing) on the storage node over SSH, then ``stat`` to confirm;
-- :class:`~o11yctl.doctor.rules.LabelNode` and :class:`~o11yctl.doctor.rules.TaintNode`: a
-  merge patch of one node's labels or taints through the Kubernetes API, then a check of
+- :class:`~o11yctl.nodes.NodeChange`: a merge patch of one node's labels and taints through
+  the Kubernetes API (the one rule install's ``--label-nodes`` follows too), then a check of
   what the API returned;
 - :class:`~o11yctl.doctor.rules.RunFixVxlan`: `o11yctl fix-vxlan` (open UDP 8472 between the
   nodes, and restart K3s only if the overlay still fails and that is confirmed).
@@ -19,26 +19,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from o11yctl.doctor.facts import CommandRunner
-from o11yctl.doctor.rules import ChownDir, Finding, FixAction, LabelNode, RunFixVxlan, TaintNode
+from o11yctl.doctor.rules import ChownDir, Finding, FixAction, RunFixVxlan
 from o11yctl.errors import O11yError
 from o11yctl.model import SshTarget, StepResult
+from o11yctl.nodes import NodeChange, NodePatcher, apply_node_change
 
 #: Shows one line to the user (the UI's stderr).
 Show = Callable[[str], None]
 #: Asks a yes/no question; False without a terminal unless --yes.
 Confirm = Callable[[str], bool]
-
-
-class NodePatcher(Protocol):
-    """What the node fixes need of :class:`o11yctl.executors.kube.Kube`."""
-
-    def merge_patch(self, api_version: str, kind: str, name: str, namespace: str | None,
-                    patch: Any) -> dict[str, Any]:
-        """A JSON merge patch on one object."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +87,7 @@ def apply_fix(finding: Finding, action: FixAction, tools: FixTools) -> StepResul
     try:
         if isinstance(action, ChownDir):
             outcome, detail = _chown(action, tools)
-        elif isinstance(action, LabelNode | TaintNode):
+        elif isinstance(action, NodeChange):
             outcome, detail = _patch_node(action, tools)
         else:
             outcome, detail = _vxlan(action, tools)
@@ -105,7 +97,7 @@ def apply_fix(finding: Finding, action: FixAction, tools: FixTools) -> StepResul
 
 
 def _result(finding: Finding, outcome: Any, detail: str, action: FixAction, seconds: float = 0.0) -> StepResult:
-    host = action.node if isinstance(action, ChownDir | LabelNode | TaintNode) else None
+    host = action.node if isinstance(action, ChownDir | NodeChange) else None
     return StepResult(f"fix.{finding.id}", finding.component, outcome, detail, host=host, seconds=seconds)
 
 
@@ -126,22 +118,11 @@ def _chown(action: ChownDir, tools: FixTools) -> tuple[str, str]:
     return "changed", f"{action.path} on {action.node} is now owned by {owner}"
 
 
-def _patch_node(action: LabelNode | TaintNode, tools: FixTools) -> tuple[str, str]:
+def _patch_node(action: NodeChange, tools: FixTools) -> tuple[str, str]:
     if tools.kube is None:
         return "failed", "cannot run it: no connection to the Kubernetes API"
-    node = tools.kube.merge_patch("v1", "Node", action.node, None, action.patch())
-    if isinstance(action, LabelNode):
-        labels = (node.get("metadata") or {}).get("labels") or {}
-        wrong = {k: v for k, v in action.labels.items() if labels.get(k) != v}
-        if wrong:
-            return "failed", f"node {action.node} still lacks " + ", ".join(f"{k}={v}" for k, v in wrong.items())
-        return "changed", f"node {action.node} now has " + ", ".join(f"{k}={v}" for k, v in action.labels.items())
-    taints = [(t.get("key"), t.get("value") or "", t.get("effect")) for t in (node.get("spec") or {}).get("taints")
-              or []]
-    want = [(t.key, t.value, t.effect) for t in action.taints]
-    if sorted(taints, key=str) != sorted(want, key=str):
-        return "failed", f"node {action.node}'s taints are {taints}, not {want}"
-    return "changed", f"node {action.node} now has taints " + ", ".join(str(t) for t in action.taints)
+    result = apply_node_change(tools.kube, action, step="fix", component="nodes")
+    return result.outcome, result.detail
 
 
 def _vxlan(action: RunFixVxlan, tools: FixTools) -> tuple[str, str]:

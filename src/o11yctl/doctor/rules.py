@@ -32,6 +32,7 @@ from o11yctl.doctor.facts import (
     TaintFact,
     parse_quantity,
 )
+from o11yctl.nodes import NodeChange, node_change
 
 _PERMISSION = re.compile(r"permission denied", re.IGNORECASE)
 _STORAGE = re.compile(r"permission denied|read-only file system|no space left on device", re.IGNORECASE)
@@ -78,43 +79,6 @@ class ChownDir:
 
 
 @dataclass(frozen=True, slots=True)
-class LabelNode:
-    """Give a node the labels the config lists for it."""
-
-    node: str
-    labels: Mapping[str, str]
-
-    kind: ClassVar[str] = "label-node"
-
-    def patch(self) -> dict[str, Any]:
-        return {"metadata": {"labels": dict(self.labels)}}
-
-    def describe(self) -> str:
-        return shlex.join(["kubectl", "label", "node", self.node,
-                           *[f"{k}={v}" for k, v in self.labels.items()], "--overwrite"])
-
-
-@dataclass(frozen=True, slots=True)
-class TaintNode:
-    """Set a node's taints to the config's for the keys the config names (others are kept)."""
-
-    node: str
-    taints: tuple[TaintFact, ...]  # the node's whole new list
-    removed: tuple[TaintFact, ...] = ()
-    added: tuple[TaintFact, ...] = ()
-
-    kind: ClassVar[str] = "taint-node"
-
-    def patch(self) -> dict[str, Any]:
-        return {"spec": {"taints": [t.as_dict() for t in self.taints]}}
-
-    def describe(self) -> str:
-        parts = [shlex.join(["kubectl", "taint", "node", self.node, f"{t.key}:{t.effect}-"]) for t in self.removed]
-        parts += [shlex.join(["kubectl", "taint", "node", self.node, str(t), "--overwrite"]) for t in self.added]
-        return " && ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
 class RunFixVxlan:
     """Open UDP 8472 between the nodes and restart K3s, as `o11yctl fix-vxlan` does."""
 
@@ -124,7 +88,7 @@ class RunFixVxlan:
         return "o11yctl fix-vxlan  (open the VXLAN port between the nodes, restart K3s, check again)"
 
 
-FixAction = ChownDir | LabelNode | TaintNode | RunFixVxlan
+FixAction = ChownDir | NodeChange | RunFixVxlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,9 +375,8 @@ def _selector_finding(facts: Facts, pod: PodFacts) -> tuple[str, str, list[str],
         shown = ", ".join(f"{k}={v}" if v is not None else f"{k} (missing)" for k, v in relevant.items())
         evidence.append(f"node {node.name}: {shown}")
     target = facts.node(owner) if owner is not None else None
-    if owner is not None and target is not None:
-        missing = {k: v for k, v in selector.items() if target.labels.get(k) != v}
-        action = LabelNode(owner, missing)
+    action = _node_change(facts, target) if target is not None else None
+    if action is not None:
         return ("pod.node-selector",
                 f"no node carries the label {wanted}: the config gives it to {owner} (nodes[].labels), but the "
                 "node does not have it",
@@ -424,6 +387,13 @@ def _selector_finding(facts: Facts, pod: PodFacts) -> tuple[str, str, list[str],
             "put the storage node's labels in the config (nodes[].labels) and re-install the component "
             f"(`o11yctl install --only {pod.component or 'loki'}`), or label the node by hand: "
             f"`kubectl label node NODE {wanted}`", None)
+
+
+def _node_change(facts: Facts, node: NodeFacts) -> NodeChange | None:
+    """What gives ``node`` the labels and taints the config names for it (o11yctl.nodes's one rule)."""
+    return node_change(node.name, want_labels=facts.expected.node_labels.get(node.name, {}),
+                       want_taints=facts.expected.node_taints.get(node.name, ()), have_labels=node.labels,
+                       have_taints=node.taints)
 
 
 def _untolerated(pod: PodFacts, node: NodeFacts) -> list[TaintFact]:
@@ -453,11 +423,8 @@ def _taint_finding(facts: Facts, pod: PodFacts, candidates: Sequence[NodeFacts],
                 evidence, f"re-install the component with o11yctl's values: `o11yctl install --only "
                           f"{pod.component or 'loki'}`", None)
     keys = {t.key for t in configured}
-    if configured and all(t.key in keys for t in taints):
-        new = tuple(t for t in node.taints if t.key not in keys) + configured
-        removed = tuple(t for t in node.taints if t.key in keys and t not in configured)
-        added = tuple(t for t in configured if t not in node.taints)
-        action = TaintNode(node.name, new, removed, added)
+    action = _node_change(facts, node) if configured and all(t.key in keys for t in taints) else None
+    if action is not None:
         return ("pod.toleration",
                 f"node {node.name} carries {', '.join(str(t) for t in taints)}, but the config (and so the pod's "
                 f"toleration) says {', '.join(str(t) for t in configured)}",
@@ -804,9 +771,7 @@ __all__ = [
     "ChownDir",
     "Finding",
     "FixAction",
-    "LabelNode",
     "RunFixVxlan",
-    "TaintNode",
     "judge",
     "needs_network_diagnosis",
     "ownership_probes",

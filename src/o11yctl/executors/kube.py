@@ -50,6 +50,14 @@ KNOWN_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
 
 
+class _Unread:
+    """The type of :data:`UNREAD`."""
+
+
+#: "Not read yet": the default of arguments that may carry an object read earlier (or None for "absent").
+UNREAD = _Unread()
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     """Which object: apiVersion, kind, name and (for namespaced kinds) namespace."""
@@ -376,10 +384,17 @@ class Kube:
         return dict(self._json("PATCH", path, what=f"apply {ref}", query=query,
                                body=json.dumps(manifest), content_type=APPLY_PATCH))
 
-    def apply_manifest(self, manifest: Mapping[str, Any]) -> ApplyResult:
-        """Apply one manifest and say whether that created, changed or left the object alone."""
+    def apply_manifest(self, manifest: Mapping[str, Any], *,
+                       before: Mapping[str, Any] | _Unread | None = UNREAD) -> ApplyResult:
+        """Apply one manifest and say whether that created, changed or left the object alone.
+
+        Args:
+            manifest: the object as o11yctl wants it.
+            before: the live object (None: it does not exist), when the caller read it already.
+        """
         ref = ObjectRef.of(manifest)
-        before = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+        if isinstance(before, _Unread):
+            before = self.get(ref.api_version, ref.kind, ref.name, ref.namespace)
         after = self.apply(manifest)
         if before is None:
             outcome = "created"
