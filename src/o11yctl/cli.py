@@ -7,7 +7,6 @@ stay instant.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -149,21 +148,13 @@ def _run(command: str, json_output: bool, debug: bool, body: Callable[[], Report
 
 
 def _internal_error(command: str, exc: Exception, json_output: bool, debug: bool) -> NoReturn:
-    import tempfile
     import traceback
 
     from o11yctl import ui
-    from o11yctl.errors import O11yError
+    from o11yctl.errors import O11yError, write_crash_log
 
     text = "".join(traceback.format_exception(exc))
-    log_file: Path | None = None
-    try:
-        fd, name = tempfile.mkstemp(prefix="o11yctl-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        log_file = Path(name)
-    except OSError:
-        pass
+    log_file = write_crash_log(text)
     if json_output:
         wrapped = O11yError(f"internal error: {type(exc).__name__}: {exc}",
                             hint=f"traceback saved to {log_file}" if log_file else None)
@@ -372,8 +363,9 @@ Services without a URL flag are reached through the Kubernetes API's service pro
 --kubeconfig, else $KUBECONFIG, else ~/.kube/config); the data directories over SSH. Groups for
 --only/--skip: cluster, loki, tempo, alloy, grafana. Grafana's data source checks log in with
 O11YCTL_GRAFANA_TOKEN (never a flag), else with the admin password from the chart's Secret, at
---grafana-url, else at route.url. Test data is labelled: log lines go to the stream
-{job="o11yctl-verify"}, spans to the service o11yctl-verify.
+--grafana-url, else at route.url, and only over https:// or to a loopback address (a port-forward):
+credentials never cross the network in clear text (see --allow-http-token). Test data is
+labelled: log lines go to the stream {job="o11yctl-verify"}, spans to the service o11yctl-verify.
 Exit codes: 0 nothing failed; 1 a check failed; 2 usage error; 3 the kubeconfig named by
 --kubeconfig/--context is unusable, or every selected check was skipped.
 """)
@@ -399,6 +391,15 @@ def verify(
                                                    "http://127.0.0.1:3000/grafana.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, metavar="SECONDS",
                                            help="Deadline for all checks together (they run at once).")] = 60.0,
+    grafana_ca: Annotated[Path | None, typer.Option(
+        "--grafana-ca", envvar="O11YCTL_GRAFANA_CA", show_envvar=True, dir_okay=False, metavar="FILE",
+        help="CA bundle (PEM) to verify Grafana's https:// certificate with, for a private CA.")] = None,
+    allow_http_token: Annotated[bool, typer.Option(
+        "--allow-http-token",
+        help="Also send O11YCTL_GRAFANA_TOKEN to a plain http:// Grafana URL on another host. Risky: anyone on "
+             "the network path can read the token and act as it in Grafana. Without this flag the token goes "
+             "only over https:// or to a loopback address; the admin password never goes over plain HTTP.")
+    ] = False,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     accept_new_host_keys: AcceptNewOpt = False,
@@ -413,7 +414,9 @@ def verify(
         options = VerifyOptions(only=only or (), skip=skip or (), loki_url=loki_url, tempo_url=tempo_url,
                                 otlp_url=otlp_url, grafana_url=grafana_url, timeout=timeout,
                                 kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
-                                accept_new_host_keys=accept_new_host_keys)
+                                accept_new_host_keys=accept_new_host_keys,
+                                grafana_ca=str(grafana_ca) if grafana_ca else None,
+                                allow_http_token=allow_http_token)
         return run_verify(_load(config), options)
 
     _run("verify", json_output, debug, body)

@@ -100,11 +100,13 @@ Route = tuple[str, re.Pattern[str], Callable[[Request, re.Match[str]], Answer]]
 
 
 class FakeServer:
-    """An HTTP server on 127.0.0.1 with scripted answers and a record of every request."""
+    """An HTTP server on 127.0.0.1 (or :attr:`host`) with scripted answers and a record of every request."""
 
     name = "fake"
 
     def __init__(self) -> None:
+        #: The address to listen on (a lab namespace's address for tests that need another host).
+        self.host = "127.0.0.1"
         self.requests: list[Request] = []
         self.unexpected: list[Request] = []
         self.delay = 0.0
@@ -161,7 +163,7 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> FakeServer:
         fake = self
@@ -177,7 +179,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"{self.name} server", daemon=True)

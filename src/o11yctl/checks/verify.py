@@ -10,12 +10,18 @@ the flag to pass.
 Grafana's data source API needs credentials: ``O11YCTL_GRAFANA_TOKEN`` (a service
 account token), else the admin user and password from the chart's Secret, read
 through the API and kept in memory. The API server strips credentials from requests
-it proxies, so those calls go to ``--grafana-url``, else to ``route.url``.
+it proxies, so those calls go to ``--grafana-url``, else to ``route.url``, and only
+where nobody on the network can read them: over HTTPS (the certificate verified,
+against ``--grafana-ca`` when given) or to a loopback address (a port-forward). To any
+other ``http://`` address the admin password is never sent, and the token only with
+``--allow-http-token``; the checks that need them are skipped with the safe way to run
+them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 import threading
@@ -62,6 +68,10 @@ class VerifyOptions:
     timeout: float = 60.0
     request_timeout: float = 10.0
     poll_interval: float = 0.5
+    #: A CA bundle to verify Grafana's https:// certificate with (default: the system's).
+    grafana_ca: str | None = None
+    #: Send O11YCTL_GRAFANA_TOKEN to a plain http:// Grafana on another host too.
+    allow_http_token: bool = False
 
 
 def verify_checks(cfg: Config) -> tuple[Check, ...]:
@@ -122,6 +132,32 @@ def otlp_url_for(tempo_url: str) -> str:
     return f"{parts.scheme}://{host}:{OTLP_HTTP_PORT}"
 
 
+def is_loopback_url(url: str) -> bool:
+    """Whether a URL's host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def credentials_refused(url: str, *, token: bool, allow_http_token: bool) -> str | None:
+    """Why Grafana's credentials must not go to ``url``, or None when they may.
+
+    Over HTTPS or to a loopback address they may. Over plain HTTP to another host anyone on
+    the path can read them: the admin password never goes there, a token only when the user
+    said so (``--allow-http-token``).
+    """
+    if urlsplit(url).scheme == "https" or is_loopback_url(url):
+        return None
+    if token and allow_http_token:
+        return None
+    what = f"the {ENV_GRAFANA_TOKEN} token" if token else "Grafana's admin password"
+    return f"not sending {what} in clear text to {url} (plain HTTP to another host)"
+
+
 def grafana_auth_from_env(env: Mapping[str, str]) -> dict[str, str | Secret] | None:
     """The Authorization header for Grafana's API from ``O11YCTL_GRAFANA_TOKEN``, if set."""
     token = env.get(ENV_GRAFANA_TOKEN, "").strip()
@@ -171,6 +207,13 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
                          f"set {ENV_GRAFANA_TOKEN} to a Grafana service account token (Admin role), or give "
                          "cluster access so the admin password can be read from the chart's Secret "
                          f"({no_kube[0]})"),
+        "grafana-auth-insecure": ("", f"run them where the credentials cannot be read on the way: `kubectl "
+                                      f"port-forward -n {ns} svc/grafana 3000:80` and pass --grafana-url "
+                                      f"http://127.0.0.1:3000{cfg.route.path.rstrip('/')}, or publish Grafana on "
+                                      "an HTTPS listener and set route.url to its https:// URL (--grafana-ca FILE "
+                                      f"for a private CA); a token in {ENV_GRAFANA_TOKEN} is sent anyway with "
+                                      "--allow-http-token (anyone on the network path can then read and reuse "
+                                      "it)"),
         "route": ("no route URL", "set route.url in the config"),
         "kube": no_kube,
         "ssh": ("no SSH", "select the cluster group"),
@@ -180,18 +223,28 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
         return ServiceProxyTransport(kube, ns, service, port, prefix=prefix) if kube is not None else None
 
     sub_path = cfg.route.path.rstrip("/")
+    api_url = grafana_url or cfg.route.url
     auth: Headers | Callable[[], Headers] | None = grafana_auth_from_env(env)
+    token = auth is not None
     if auth is None and kube is not None:
         auth = _SecretAuth(kube, ns, RELEASES["grafana"])
+    refused = credentials_refused(api_url, token=token, allow_http_token=options.allow_http_token) \
+        if auth is not None else None
+    if refused is not None:
+        auth = None  # never read, never sent
+        unavailable["grafana-auth"] = (refused, unavailable.pop("grafana-auth-insecure")[1])
+    else:
+        unavailable.pop("grafana-auth-insecure")
+    verify_tls: bool | str = options.grafana_ca or True
     return Targets(
         loki=DirectTransport(loki_url) if loki_url else proxied(RELEASES["loki"], LOKI_PORT),
         tempo=DirectTransport(tempo_url) if tempo_url else proxied(RELEASES["tempo"], TEMPO_PORT),
         otlp=DirectTransport(otlp_url) if otlp_url else (
             None if tempo_url else proxied(RELEASES["tempo"], OTLP_HTTP_PORT)),
-        grafana=DirectTransport(grafana_url) if grafana_url else proxied(RELEASES["grafana"], GRAFANA_SERVICE_PORT,
-                                                                        sub_path),
-        grafana_api=DirectTransport(grafana_url or cfg.route.url),
-        route=DirectTransport(cfg.route.url),
+        grafana=DirectTransport(grafana_url, verify_tls=verify_tls) if grafana_url else proxied(
+            RELEASES["grafana"], GRAFANA_SERVICE_PORT, sub_path),
+        grafana_api=DirectTransport(api_url, verify_tls=verify_tls),
+        route=DirectTransport(cfg.route.url, verify_tls=verify_tls),
         grafana_auth=auth,
         kube=kube,
         ssh=ssh,

@@ -113,10 +113,11 @@ class DirectTransport:
 
     Args:
         base_url: scheme, host, port and an optional path prefix, e.g. ``http://127.0.0.1:3100``.
-        verify_tls: check server certificates for https URLs.
+        verify_tls: check server certificates for https URLs (True: against the system's CAs; a path:
+            against the CA bundle in that file).
     """
 
-    def __init__(self, base_url: str, *, verify_tls: bool = True) -> None:
+    def __init__(self, base_url: str, *, verify_tls: bool | str = True) -> None:
         self.base_url = base_url.rstrip("/")
         self._verify_tls = verify_tls
         self._client: httpx.Client | None = None
