@@ -7,8 +7,9 @@ import json
 from urllib.parse import quote, quote_plus
 
 import pytest
+import yaml
 
-from o11yctl.doctor.scrub import REDACTED, Scrubber, encoded_forms, secret_like_values
+from o11yctl.doctor.scrub import REDACTED, Scrubber, encoded_forms, redact, secret_like_values
 
 SECRET = "s3cr3t/p@ss+wörd=1"
 
@@ -60,3 +61,52 @@ def test_secret_like_values_in_helm_values() -> None:
               "env": [{"name": "X", "apiKey": "key-abcdef"}], "grafana.ini": {"auth": {"token": ""}},
               "replicas": 1, "client_secret": "cs-987654"}
     assert secret_like_values(values) == ["pw-123456", "key-abcdef", "cs-987654"]
+
+
+# --- what YAML does to a value, and why documents are redacted before they are written ----------------
+
+PEM = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+       "QyNTUxOQAAACDv0kpeAxjzf8sbzfWOsQJXR3NR6VJ0JymqVbR5DC2n0gAAAJgbmAm2G5gJ\n-----END OPENSSH PRIVATE KEY-----\n")
+
+
+@pytest.mark.parametrize("secret", ["it's: hunter22", PEM, "tab\there\x01ctl-zz", 'quo"te\\back-slash'])
+def test_a_document_written_as_yaml_holds_no_form_of_a_known_secret(secret: str) -> None:
+    doc = {"kind": "ConfigMap", "data": {"app.conf": f"[auth]\npassword = {secret}\n", "exact": secret},
+           "list": [secret, {"nested": secret}]}
+    scrubber = Scrubber([secret])
+    written = yaml.safe_dump(redact(doc, scrubber), sort_keys=False, width=1_000_000, allow_unicode=True)
+    for line in [secret, *(ln for ln in secret.splitlines() if len(ln) >= 8)]:
+        assert line not in written
+    assert not scrubber.contains_secret(written)
+    assert yaml.safe_load(written)["data"]["exact"] == REDACTED
+
+
+def test_yaml_quoting_hides_a_value_from_a_search_through_the_written_text() -> None:
+    """Why redaction happens on the data: the text form of a re-quoted value no longer matches."""
+    secret = "it's: hunter22"
+    written = yaml.safe_dump({"v": secret})
+    assert written == "v: 'it''s: hunter22'\n"
+    assert not Scrubber([secret]).contains_secret(written), "no form of the value is in the text any more"
+
+
+def test_each_line_of_a_multi_line_secret_is_found_on_its_own() -> None:
+    scrubber = Scrubber([PEM])
+    folded = "key: |\n" + "".join(f"    {line}\n" for line in PEM.splitlines())
+    out = scrubber.text(folded)
+    assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW" not in out
+    assert "QyNTUxOQAAACDv0kpeAxjzf8sbzfWOsQJXR3NR6VJ0JymqVbR5DC2n0gAAAJgbmAm2G5gJ" not in out
+
+
+def test_values_under_secret_like_keys_are_redacted_in_values_documents() -> None:
+    values = {"adminUser": "admin", "adminPassword": "never-seen-before", "grafana.ini": {"server": {"root_url": "x"}}}
+    out = redact(values, Scrubber([]), by_key=True)
+    assert out == {"adminUser": "admin", "adminPassword": REDACTED, "grafana.ini": {"server": {"root_url": "x"}}}
+    assert redact(values, Scrubber([]))["adminPassword"] == "never-seen-before", "objects: by value only"
+
+
+def test_the_url_safe_base64_form_is_scrubbed_too() -> None:
+    secret = "a>b?c>d?"  # its standard base64 has '+' and '/', so the URL-safe form differs
+    standard = base64.b64encode(secret.encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(secret.encode()).decode()
+    assert standard != urlsafe and ("+" in standard or "/" in standard)
+    assert Scrubber([secret]).text(f"x {urlsafe} y") == f"x {REDACTED} y"

@@ -9,9 +9,12 @@ Before anything is written, every known secret value is collected in memory: the
 every Secret in the namespace (Grafana's admin password among them), secret-looking values
 inside Helm's release records and ``helm get values`` (``adminPassword``, ``token``...),
 secret-looking environment values of the pods, and the values the caller knows (the sudo
-password, ``O11YCTL_GRAFANA_TOKEN``). Each file is then scrubbed of all of them in plain,
-base64 and URL-encoded forms (see :mod:`o11yctl.doctor.scrub`). ``MANIFEST.txt`` says what
-is in the bundle and what was left out.
+password, ``O11YCTL_GRAFANA_TOKEN``). Documents (objects, values, the config) are
+redacted as data before they are written as YAML or JSON (values under secret-like keys
+of Helm values and the config, and every known value inside any string), so quoting,
+folding and escaping cannot hide a secret; then every file is scrubbed of all of them in
+plain, base64 and URL-encoded forms (see :mod:`o11yctl.doctor.scrub`). ``MANIFEST.txt``
+says what is in the bundle and what was left out.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from o11yctl.config import Config
 from o11yctl.context import RELEASES
 from o11yctl.doctor.facts import KubeReader, read_log
 from o11yctl.doctor.rules import Finding
-from o11yctl.doctor.scrub import NOT_SECRET_KEYS, SECRET_KEYS, Scrubber, secret_like_values
+from o11yctl.doctor.scrub import NOT_SECRET_KEYS, SECRET_KEYS, Scrubber, redact, secret_like_values
 from o11yctl.errors import O11yError, UsageError
 
 #: Secrets of this type are Helm's release records.
@@ -70,9 +73,28 @@ class BundleResult:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Doc:
+    """A document to write once every secret is known: redacted as data, then dumped."""
+
+    data: Any
+    fmt: str = "yaml"  # "yaml", "yaml-list" (one document per item) or "json"
+    by_key: bool = False  # also redact values under secret-like keys (values, config)
+    drop_status: tuple[str, ...] = ()
+    header: str = ""  # a comment above the document
+
+    def render(self, scrubber: Scrubber) -> str:
+        data = redact(self.data, scrubber, by_key=self.by_key)
+        if self.fmt == "json":
+            return json.dumps(data, indent=2) + "\n"
+        if self.fmt == "yaml-list":
+            return _yaml_list(data, self.drop_status)  # type: ignore[arg-type]
+        return self.header + _yaml(data)
+
+
 @dataclass
 class _Collected:
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str | _Doc] = field(default_factory=dict)
     secrets: list[str | bytes] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -115,8 +137,9 @@ def write_bundle(path: Path, *, cfg: Config, kube: KubeReader, helm: HelmReader 
     _collect_helm(helm, helm_problem, ns, got)
     scrubber = Scrubber(got.secrets)
     members = sorted(got.files)
-    got.files["MANIFEST.txt"] = _manifest(members, got.notes, len(scrubber))
-    return _write(path, got.files, scrubber, got.notes)
+    files = {name: f.render(scrubber) if isinstance(f, _Doc) else f for name, f in got.files.items()}
+    files["MANIFEST.txt"] = _manifest(members, got.notes, len(scrubber))
+    return _write(path, files, scrubber, got.notes)
 
 
 # --- collecting -------------------------------------------------------------------------------
@@ -195,25 +218,25 @@ def _collect_o11yctl(cfg: Config, source: str, server_version: str, findings: Se
         f"kubernetes {server_version or 'unknown'}\ncollected {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
     )
     header = f"# o11yctl's configuration, from {source}\n" if source else ""
-    got.files["o11yctl/config.yaml"] = header + _yaml(cfg.model_dump(mode="json"))
-    got.files["doctor/findings.json"] = json.dumps([f.to_json() for f in findings], indent=2) + "\n"
+    got.files["o11yctl/config.yaml"] = _Doc(cfg.model_dump(mode="json"), by_key=True, header=header)
+    got.files["doctor/findings.json"] = _Doc([f.to_json() for f in findings], "json")
 
 
 def _collect_cluster(kube: KubeReader, ns: str, got: _Collected) -> None:
-    got.files["cluster/nodes.yaml"] = _yaml_list(kube.list("v1", "Node"), drop_status=("images",))
-    got.files["cluster/persistentvolumes.yaml"] = _yaml_list(kube.list("v1", "PersistentVolume"))
+    got.files["cluster/nodes.yaml"] = _Doc(kube.list("v1", "Node"), "yaml-list", drop_status=("images",))
+    got.files["cluster/persistentvolumes.yaml"] = _Doc(kube.list("v1", "PersistentVolume"), "yaml-list")
     if kube.get("v1", "Namespace", ns) is None:
         got.notes.append(f"the namespace {ns} does not exist: no pods, events or logs to collect")
         return
     pods = kube.list("v1", "Pod", ns)
     for pod in pods:
         got.secrets += _env_secrets(pod)
-    got.files[f"{ns}/pods.yaml"] = _yaml_list(pods)
-    got.files[f"{ns}/persistentvolumeclaims.yaml"] = _yaml_list(kube.list("v1", "PersistentVolumeClaim", ns))
-    got.files[f"{ns}/services.yaml"] = _yaml_list(kube.list("v1", "Service", ns))
-    got.files[f"{ns}/configmaps.yaml"] = _yaml_list(kube.list("v1", "ConfigMap", ns))
+    got.files[f"{ns}/pods.yaml"] = _Doc(pods, "yaml-list")
+    got.files[f"{ns}/persistentvolumeclaims.yaml"] = _Doc(kube.list("v1", "PersistentVolumeClaim", ns), "yaml-list")
+    got.files[f"{ns}/services.yaml"] = _Doc(kube.list("v1", "Service", ns), "yaml-list")
+    got.files[f"{ns}/configmaps.yaml"] = _Doc(kube.list("v1", "ConfigMap", ns), "yaml-list")
     events = sorted(kube.list("v1", "Event", ns), key=_event_time)
-    got.files[f"{ns}/events.yaml"] = _yaml_list(events)
+    got.files[f"{ns}/events.yaml"] = _Doc(events, "yaml-list")
     got.files[f"{ns}/events.txt"] = "".join(_event_line(e) + "\n" for e in events) or "(no events)\n"
     for pod in pods:
         name = str((pod.get("metadata") or {}).get("name", ""))
@@ -247,8 +270,8 @@ def _collect_helm(helm: HelmReader | None, problem: str | None, ns: str, got: _C
             continue
         got.secrets += secret_like_values(status.get("config") or {})
         got.secrets += secret_like_values(values)
-        got.files[f"helm/{release}/status.json"] = json.dumps(_release_summary(status), indent=2) + "\n"
-        got.files[f"helm/{release}/values.yaml"] = _yaml(values)
+        got.files[f"helm/{release}/status.json"] = _Doc(_release_summary(status), "json")
+        got.files[f"helm/{release}/values.yaml"] = _Doc(values, by_key=True)
 
 
 def _release_summary(status: Mapping[str, Any]) -> dict[str, Any]:

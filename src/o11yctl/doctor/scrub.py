@@ -9,7 +9,14 @@ value the :class:`Scrubber` looks for each of these forms:
 - URL-encoded (``quote`` and ``quote_plus``, upper- and lower-case hex);
 - base64, standard and URL-safe alphabets, padded or not, and the part of the encoding
   that does not depend on where the value starts inside a longer encoded blob (a value
-  can begin at any of three byte offsets of a base64 group).
+  can begin at any of three byte offsets of a base64 group);
+- for a value of several lines (a PEM key), each line on its own, so a value that a
+  writer folded or indented line by line is still found.
+
+Text is the last line of defence. Documents (objects, Helm values) are redacted before
+they are written (:func:`redact`): YAML quotes, folds and escapes strings as it writes
+them (``it's`` becomes ``'it''s'``, control characters become escapes), which no search
+through the written text could undo.
 
 Values shorter than :data:`MIN_LENGTH` are not scrubbed: removing every ``1`` or
 ``true`` would destroy the bundle and protect nothing.
@@ -48,6 +55,10 @@ def encoded_forms(secret: str | bytes) -> set[str]:
     except UnicodeDecodeError:
         text = None
     if text is not None:
+        if "\n" in text:
+            for line in text.splitlines():
+                if len(line.strip()) >= MIN_LENGTH:
+                    forms |= encoded_forms(line.strip())
         forms.add(text)
         forms.add(json.dumps(text)[1:-1])
         forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
@@ -142,3 +153,31 @@ def secret_like_values(values: object, *, key: str = "") -> list[str]:
     elif isinstance(values, str) and key and SECRET_KEYS.search(key) and values:
         out.append(values)
     return out
+
+
+def redact(doc: object, scrubber: Scrubber, *, by_key: bool = False, key: str = "") -> object:
+    """A copy of a parsed document with every known secret taken out of its strings, before it is written.
+
+    Args:
+        doc: dicts, lists and scalars (an object from the API, a values document).
+        scrubber: the known secret values.
+        by_key: also replace whole string values under secret-like keys (``adminPassword``, ``token``...),
+            for documents whose keys name their values (Helm values, o11yctl's config).
+        key: the key ``doc`` was found under.
+
+    Returns:
+        The document with ``[REDACTED]`` in place of secrets; the input is not changed.
+    """
+    if isinstance(doc, dict):
+        return {k: redact(v, scrubber, by_key=by_key, key=str(k)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [redact(item, scrubber, by_key=by_key, key=key) for item in doc]
+    if isinstance(doc, str):
+        if by_key and key and doc and SECRET_KEYS.search(key) and not NOT_SECRET_KEYS.search(key):
+            return REDACTED
+        for _ in range(3):  # a replacement only shrinks the text: a few passes reach what nests
+            if not scrubber.contains_secret(doc):
+                break
+            doc = scrubber.text(doc)
+        return doc
+    return doc
