@@ -54,7 +54,7 @@ _VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 
 
 def _dns_name(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise ValueError("expected a Kubernetes name: lower-case letters, digits, '-' and '.', e.g. node-2")
     return value
 
@@ -62,7 +62,7 @@ def _dns_name(value: str) -> str:
 def _remote_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"expected an absolute path on the node, got {value!r}")
-    if not _SAFE_REMOTE_PATH.match(value) or "/../" in value + "/" or value.endswith("/.."):
+    if not _SAFE_REMOTE_PATH.fullmatch(value) or "/../" in value + "/" or value.endswith("/.."):
         raise ValueError(
             f"{value!r} contains characters o11yctl does not put into remote commands; "
             "use letters, digits and . _ - + / only"
@@ -78,7 +78,7 @@ def _local_path(value: str) -> str:
 
 def _quantity(value: Any) -> str:
     text = value if isinstance(value, str) else None
-    match = _QUANTITY.match(text) if text else None
+    match = _QUANTITY.fullmatch(text) if text else None
     if text is None or match is None or match.group(3) is None or float(match.group(1)) <= 0:
         raise ValueError(f'expected a Kubernetes quantity with a unit, like "200Gi" or "50Gi", got {value!r}')
     return text
@@ -86,7 +86,7 @@ def _quantity(value: Any) -> str:
 
 def parse_duration(value: str) -> int:
     """Seconds in a duration such as ``7d``, ``168h`` or ``1d12h``."""
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if not value or not match or not any(match.groups()):
         raise ValueError(f'expected a duration like "7d" or "168h", got {value!r}')
     weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
@@ -141,7 +141,7 @@ def _is_ip(text: str) -> bool:
 
 def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise ValueError(f"expected {what}, got {value!r}")
         return value
 
@@ -173,14 +173,14 @@ class Taint(_Strict):
     @field_validator("key")
     @classmethod
     def _key(cls, v: str) -> str:
-        if not _LABEL_KEY.match(v):
+        if not _LABEL_KEY.fullmatch(v):
             raise ValueError(f"expected a taint key like heavy, got {v!r}")
         return v
 
     @field_validator("value")
     @classmethod
     def _value(cls, v: str) -> str:
-        if not _LABEL_VALUE.match(v):
+        if not _LABEL_VALUE.fullmatch(v):
             raise ValueError(f"expected a taint value like true, got {v!r}")
         return v
 
@@ -207,14 +207,14 @@ class Node(_Strict):
     @field_validator("ssh_host")
     @classmethod
     def _ssh_host(cls, v: str | None) -> str | None:
-        if v is not None and not _SSH_HOST.match(v):
+        if v is not None and not _SSH_HOST.fullmatch(v):
             raise ValueError(f"expected a host name, address or ~/.ssh/config alias, got {v!r}")
         return v
 
     @field_validator("ssh_user")
     @classmethod
     def _ssh_user(cls, v: str | None) -> str | None:
-        if v is not None and not _SSH_USER.match(v):
+        if v is not None and not _SSH_USER.fullmatch(v):
             raise ValueError(f"expected a user name like ubuntu, got {v!r}")
         return v
 
@@ -222,9 +222,9 @@ class Node(_Strict):
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
-            if not _LABEL_KEY.match(key):
+            if not _LABEL_KEY.fullmatch(key):
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-            if not _LABEL_VALUE.match(value) or len(value) > 63:
+            if not _LABEL_VALUE.fullmatch(value) or len(value) > 63:
                 raise ValueError(f"label {key}: value {value!r} is not a valid Kubernetes label value")
         return v
 
@@ -259,7 +259,7 @@ class ChartSource(_Strict):
     @field_validator("repository")
     @classmethod
     def _repo(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^(https?|oci)://[^\s]+$", v):
+        if v is not None and not re.fullmatch(r"^(https?|oci)://[^\s]+$", v):
             raise ValueError(f"expected a chart repository URL (https://... or oci://...), got {v!r}")
         return v
 
@@ -271,7 +271,7 @@ class Charts(_Strict):
     @field_validator("repository")
     @classmethod
     def _repo(cls, v: str) -> str:
-        if not re.match(r"^(https?|oci)://[^\s]+$", v):
+        if not re.fullmatch(r"^(https?|oci)://[^\s]+$", v):
             raise ValueError(f"expected a chart repository URL (https://... or oci://...), got {v!r}")
         return v
 
@@ -325,7 +325,7 @@ class Route(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        match = re.match(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", v)
+        match = re.fullmatch(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", v)
         if not match:
             raise ValueError(f"expected a URL like http://10.0.0.102/grafana, got {v!r}")
         return v.rstrip("/")
@@ -334,7 +334,7 @@ class Route(_Strict):
     @classmethod
     def _hostnames(cls, v: list[str]) -> list[str]:
         for h in v:
-            if _is_ip(h) or not _HOSTNAME.match(h):
+            if _is_ip(h) or not _HOSTNAME.fullmatch(h):
                 raise ValueError(f"expected DNS host names (not IP addresses), got {h!r}")
         return v
 
@@ -350,7 +350,7 @@ class Images(_Strict):
     @field_validator("registry")
     @classmethod
     def _registry(cls, v: str | None) -> str | None:
-        if v is not None and not _REGISTRY.match(v):
+        if v is not None and not _REGISTRY.fullmatch(v):
             raise ValueError(f"expected a registry host like registry.lan:5000, got {v!r}")
         return v
 

@@ -113,6 +113,16 @@ BAD = [
     ("ssh: {connect_timeout: -1}\n", "ssh.connect_timeout", "positive"),
     ("nodes: {name: a}\n", "nodes", "list"),
     (NODES + "storage: {node: a, owner_uid: -5}\n", "storage.owner_uid", "greater than or equal"),
+    # A trailing newline must not slip past a pattern (it would split a systemd unit's ExecStart= line).
+    ('vxlan: {persist_dir: "/etc/o11yctl\\n"}\n', "vxlan.persist_dir", "characters"),
+    ('storage: {root: "/mnt/k8s-storage\\n"}\n', "storage.root", "characters"),
+    ('vxlan: {interface: "flannel.1\\n"}\n', "vxlan.interface", "interface name"),
+    ('cluster: {namespace: "logging\\n"}\n', "cluster.namespace", "Kubernetes name"),
+    ('cluster: {name: "homelab\\n"}\n', "cluster.name", "label value"),
+    ('components: {loki: {size: "200Gi\\n"}}\n', "components.loki.size", "quantity"),
+    ('components: {tempo: {retention: "168h\\n"}}\n', "components.tempo.retention", "duration"),
+    ('nodes:\n - {name: a, address: 10.1.1.1, role: server, ssh_user: "root\\n"}\n', "nodes[0].ssh_user", "user"),
+    ('route: {url: "http://10.0.0.102/grafana\\n"}\n', "route.url", "URL"),
 ]
 
 
