@@ -249,8 +249,43 @@ def test_sudo_password_goes_to_stdin_only(sshd: Sshd, lab_users: TestUsers, know
         second = pool.run(_target(sshd, lab_users.sudopw), ["id", "-u"], sudo=True)
     for result in (first, second):
         assert result.ok and result.stdout.strip() == "0"
-        assert result.argv == ("sudo", "-S", "-p", "", "--", "id", "-u")
+        assert result.argv == ("sudo", "-k", "-S", "-p", "", "--", "id", "-u")
         assert lab_users.sudo_password not in repr(result)
+
+
+@pytest.fixture
+def sudo_caches_credentials(lab_users: TestUsers) -> Iterator[None]:
+    """sudo keeps the password user's credentials for all their sessions (``timestamp_type=global``)."""
+    drop_in = Path("/etc/sudoers.d/o11yctl-lab-timestamp")
+    drop_in.write_text(f"Defaults:{lab_users.sudopw.name} timestamp_type=global, timestamp_timeout=5\n")
+    drop_in.chmod(0o440)
+    try:
+        yield
+    finally:
+        drop_in.unlink(missing_ok=True)
+
+
+def test_the_sudo_password_never_reaches_the_commands_stdin(sshd: Sshd, lab_users: TestUsers, known_hosts: Path,
+                                                           sudo_caches_credentials: None) -> None:
+    """With ``sudo -k`` sudo reads the password itself every time, even when it has cached credentials;
+    without it, a cached sudo would leave the password line on the command's stdin."""
+    write_known_hosts(known_hosts, sshd)
+    with SshPool(_options(known_hosts, sudo_password=Secret(lab_users.sudo_password))) as pool:
+        target = _target(sshd, lab_users.sudopw)
+        for _ in range(3):  # the first run caches the credentials where sudo's timestamp policy allows
+            result = pool.run(target, ["cat"], sudo=True)
+            assert result.ok, result.stderr
+            assert result.stdout == "" and lab_users.sudo_password not in result.stdout
+
+
+def test_output_beyond_the_limit_stops_the_command_and_says_so(sshd: Sshd, lab_users: TestUsers,
+                                                               known_hosts: Path) -> None:
+    write_known_hosts(known_hosts, sshd)
+    with SshPool(_options(known_hosts, max_output=100_000)) as pool, pytest.raises(RemoteError) as err:
+        pool.run(_target(sshd, lab_users.nopasswd), ["head", "-c", "1000000", "/dev/zero"], step="probe")
+    assert "printed more than 97 KiB on stdout" in err.value.message and "node-2" in err.value.message
+    with SshPool(_options(known_hosts, max_output=100_000)) as pool:
+        assert pool.run(_target(sshd, lab_users.nopasswd), ["head", "-c", "50000", "/dev/zero"]).ok
 
 
 def test_wrong_sudo_password_is_reported_without_echoing_it(

@@ -17,7 +17,8 @@ opened, so importing it (for :class:`SshOptions` or :func:`ssh_target`) is cheap
 * **Authentication**: ``ssh_key`` if set, the ssh-agent (``SSH_AUTH_SOCK``), then
   the IdentityFiles ssh_config names.
 * **sudo**: ``sudo -n -- argv``; when sudo wants a password and one was given, the
-  command is re-run as ``sudo -S -p '' -- argv`` with the password on stdin only.
+  command is re-run as ``sudo -k -S -p '' -- argv`` with the password on stdin only (``-k``: sudo
+  ignores cached credentials, so it always reads the password and the command never sees it).
 * **Quoting**: every command is an argument list sent as ``shlex.join(argv)``.
 * **Timeouts** on connecting and on every command; each error names the node, the
   address and the step.
@@ -76,6 +77,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SUDO_HINT = "--ask-sudo-password or --sudo-password-stdin"
+#: The most a remote command may print on each of stdout and stderr (a probe prints a few KiB; iptables-save of a
+#: busy host some hundred): beyond it the command is stopped rather than read into memory without end.
+MAX_OUTPUT = 16 * 1024 * 1024
 #: Connection attempts for failures that are often transient (reset, no banner because sshd throttles).
 _CONNECT_ATTEMPTS = 3
 _SSH_G_TIMEOUT = 10.0
@@ -99,6 +103,8 @@ class SshOptions:
     command_timeout: float
     accept_new_host_keys: bool = False
     sudo_password: Secret | None = None
+    #: The most a command may print on stdout or on stderr; more stops the command (see MAX_OUTPUT).
+    max_output: int = 0
 
     @classmethod
     def from_settings(cls, settings: SshSettings, *, accept_new_host_keys: bool = False,
@@ -368,7 +374,7 @@ class SshPool:
                     hint=f"give it with {SUDO_HINT}, or allow {conn.resolved.user} passwordless sudo on the host",
                 )
             conn.sudo_needs_password = True
-        result = self._exec(conn, ("sudo", "-S", "-p", "", "--", *argv), password, limit, step)
+        result = self._exec(conn, ("sudo", "-k", "-S", "-p", "", "--", *argv), password, limit, step)
         if not result.ok and _PASSWORD_WRONG.search(result.stderr):
             raise SudoPasswordRequired(
                 f"{_where(conn.where, step)}: sudo refused the password given for {conn.resolved.user}",
@@ -701,7 +707,14 @@ class SshPool:
             if stdin is not None:
                 channel.sendall((stdin.reveal() + "\n").encode())
             channel.shutdown_write()
-            out, err = _collect(channel, started + timeout)
+            out, err = _collect(channel, started + timeout, self.options.max_output or MAX_OUTPUT)
+        except _OutputTooLarge as exc:
+            channel.close()
+            raise RemoteError(
+                f"{_where(conn.where, step)}: `{_shown(argv)}` printed more than {exc.limit // 1024} KiB on "
+                f"{exc.stream}; o11yctl stopped reading it and closed the session",
+                hint="this is more than any of o11yctl's commands prints; check what the command runs on the host",
+            ) from None
         except _CommandTimeout:
             channel.close()
             raise RemoteError(
@@ -727,14 +740,27 @@ class _CommandTimeout(Exception):
     """A remote command outlived its deadline."""
 
 
-def _collect(channel: Any, deadline: float) -> tuple[bytes, bytes]:
-    """Read stdout and stderr until the exit status arrives or ``deadline`` passes."""
+class _OutputTooLarge(Exception):
+    """A remote command printed more than the limit on one stream."""
+
+    def __init__(self, stream: str, limit: int) -> None:
+        super().__init__(stream)
+        self.stream = stream
+        self.limit = limit
+
+
+def _collect(channel: Any, deadline: float, limit: int) -> tuple[bytes, bytes]:
+    """Read stdout and stderr until the exit status arrives or ``deadline`` passes; at most ``limit`` bytes each."""
     out, err = bytearray(), bytearray()
     while True:
         while channel.recv_ready():
             out += channel.recv(65536)
+            if len(out) > limit:
+                raise _OutputTooLarge("stdout", limit)
         while channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
+            if len(err) > limit:
+                raise _OutputTooLarge("stderr", limit)
         if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
             return bytes(out), bytes(err)
         remaining = deadline - time.monotonic()
