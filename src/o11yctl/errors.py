@@ -6,6 +6,8 @@ thing to do) and an exit code. Only the CLI turns them into output.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -14,6 +16,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
+
+#: Crash logs kept in the temporary directory (the newest; older ones are removed when a new one is written).
+CRASH_LOGS_KEPT = 5
+CRASH_LOG_PREFIX = "o11yctl-crash-"
 
 
 class O11yError(Exception):
@@ -111,3 +117,36 @@ class KubeError(O11yError):
 
 class NotAvailable(O11yError):
     """A command that this version does not implement yet."""
+
+
+def write_crash_log(text: str, *, directory: str | None = None, keep: int = CRASH_LOGS_KEPT) -> Path | None:
+    """Save an internal error's traceback to a new file (mode 0600) and keep only the newest ``keep`` of them.
+
+    Args:
+        text: the traceback.
+        directory: where (default: the temporary directory).
+        keep: how many crash logs to keep, this one included.
+
+    Returns:
+        The file, or None when it could not be written.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=CRASH_LOG_PREFIX, suffix=".log", dir=directory)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+    except OSError:
+        return None
+    folder = Path(name).parent
+    uid = os.getuid()
+    logs = []
+    for path in folder.glob(f"{CRASH_LOG_PREFIX}*.log"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if info.st_uid == uid and path.is_file() and not path.is_symlink():
+            logs.append((info.st_mtime, path))
+    for _mtime, old in sorted(logs, key=lambda m: (m[0], m[1] == Path(name)), reverse=True)[keep:]:
+        if old != Path(name):
+            old.unlink(missing_ok=True)
+    return Path(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from o11yctl.errors import ConfigError
@@ -119,9 +120,17 @@ def write_default_config(target: Path, *, force: bool) -> Outcome:
         raise ConfigError(f"{target} already exists", hint="pass --force to overwrite it, or --out for another path")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        tmp.write_text(DEFAULT_CONFIG_YAML, encoding="utf-8")
-        tmp.replace(target)
+        # A name nobody can guess or pre-create (O_EXCL, mode 0600): a symlink planted at a predictable
+        # temporary name could otherwise redirect the write (think --out /tmp/...).
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(DEFAULT_CONFIG_YAML)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror}", hint="choose another path with --out") from None
     return "changed" if existed else "created"

@@ -69,6 +69,19 @@ def test_init_out_path(tmp_path: Path) -> None:
     assert target.is_file()
 
 
+def test_init_never_writes_through_a_link_planted_at_a_temporary_name(tmp_path: Path) -> None:
+    """A shared directory (--out /tmp/...) may hold links another user planted at names o11yctl could pick."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "o11yctl.yaml"
+    for name in (f".o11yctl.yaml.tmp{os.getpid()}", ".o11yctl.yaml.tmp"):
+        (tmp_path / name).symlink_to(victim)
+    result = runner.invoke(app, ["init", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"
+    assert target.is_file() and not target.is_symlink() and "cluster:" in target.read_text()
+
+
 def test_render_writes_the_eight_files(tmp_path: Path) -> None:
     out = tmp_path / "k8s" / "logging"
     result = runner.invoke(app, ["render", "--out", str(out)])

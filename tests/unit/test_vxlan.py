@@ -25,7 +25,15 @@ from o11yctl.vxlan.facts import (
 )
 from o11yctl.vxlan.firewall import Packet, evaluate, parse_iptables, walk_firewalld, walk_iptables, walk_nft
 from o11yctl.vxlan.fix import persist_script, plan_fix, restart_steps
-from o11yctl.vxlan.remote import BatchCommand, batch_script, parse_batch, parse_ping, parse_probe, probe_commands
+from o11yctl.vxlan.remote import (
+    BatchCommand,
+    batch_script,
+    parse_batch,
+    parse_ping,
+    parse_probe,
+    ping_argv,
+    probe_commands,
+)
 
 # --- captured output (Debian 12, iproute2 6.1, iptables 1.8.9, nftables 1.0.6) ---------------------
 
@@ -114,6 +122,15 @@ def test_parse_device_reads_endpoint_vni_port_and_overlay() -> None:
     d = parse_device("flannel.1", Output(0, IP_ADDR_FLANNEL))
     assert (d.present, d.up, d.kind, d.vni, d.local, d.port, d.link, d.overlay) == (
         True, True, "vxlan", 1, "198.18.0.1", 8472, "eth0", "10.42.0.0")
+
+
+def test_an_overlay_address_that_is_not_an_address_never_reaches_ping() -> None:
+    hostile = IP_ADDR_FLANNEL.replace('"local": "10.42.0.0"', '"local": "-f"')
+    assert hostile != IP_ADDR_FLANNEL
+    assert parse_device("flannel.1", Output(0, hostile)).overlay is None
+    with pytest.raises(ValueError):
+        ping_argv("@@t", "10.42.0.0", ["-c", "10.42.1.0"], count=1, wait=1)
+    assert ping_argv("@@t", "10.42.0.0", ["10.42.1.0"], count=1, wait=1)[-1] == "10.42.1.0"
 
 
 def test_parse_device_missing() -> None:

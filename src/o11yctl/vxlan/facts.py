@@ -152,7 +152,8 @@ def parse_device(name: str, out: Output) -> Device:
     up = "UP" in flags and link.get("operstate") != "DOWN"
     overlay = None
     for addr in link.get("addr_info") or []:
-        if addr.get("family") == "inet" and addr.get("local"):
+        if addr.get("family") == "inet" and addr.get("local") and is_ipv4(str(addr["local"])):
+            # The address goes to `ping` on the other nodes: only a well-formed address ever gets there.
             overlay = str(addr["local"])
             break
     return Device(
@@ -250,3 +251,4 @@ def is_ipv4(value: str | None) -> bool:
         return isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
     except ValueError:
         return False
+

@@ -8,6 +8,7 @@ exit code, stdout and stderr between marker lines carrying a per-run token.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -97,14 +98,14 @@ def batch_script(commands: Sequence[BatchCommand], token: str) -> str:
         raise ValueError(f"bad batch token {token!r}")
     lines = [_RUNNER.format(path=_PATH, token=token)]
     for cmd in commands:
-        if not _NAME.match(cmd.name):
+        if not _NAME.fullmatch(cmd.name):
             raise ValueError(f"bad batch command name {cmd.name!r}")
         line = f"_o11y_run {cmd.name} {shlex.join(cmd.argv)}"
         if cmd.check is not None:
             line = (f"if {shlex.join(cmd.check)} >/dev/null 2>&1 </dev/null; then _o11y_present {cmd.name}; "
                     f"else {line}; fi")
         if cmd.only_if is not None:
-            if not _NAME.match(cmd.only_if):
+            if not _NAME.fullmatch(cmd.only_if):
                 raise ValueError(f"bad batch command name {cmd.only_if!r}")
             line = f'if [ "${{_o11y_rc_{cmd.only_if}:-1}}" = 0 ]; then {line}; fi'
         lines.append(line)
@@ -241,7 +242,12 @@ def ping_argv(token: str, own: str, peers: Sequence[str], *, count: int, wait: i
         peers: the peers' overlay addresses.
         count: pings per peer.
         wait: seconds to wait for the last reply.
+
+    Raises:
+        ValueError: an address is not an IPv4 address (it would reach ``ping`` as an option or a name).
     """
+    for address in (own, *peers):
+        ipaddress.IPv4Address(address)
     return ["sh", "-c", _PING_SCRIPT, "sh", token, own, str(count), str(wait), *peers]
 
 
