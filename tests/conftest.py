@@ -30,7 +30,7 @@ def _clean_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 def context() -> dict[str, Any]:
     """The template context for the built-in default configuration (the runbook's cluster)."""
     from o11yctl.config import default_config
-    from o11yctl.context import build_context
+    from o11yctl.stack.context import build_context
 
     return build_context(default_config())
 
@@ -40,7 +40,7 @@ def rendered(context: dict[str, Any]) -> dict[str, list[Any]]:
     """Every rendered file of the default configuration, parsed: file name -> YAML documents."""
     import yaml
 
-    from o11yctl.templating import render_files
+    from o11yctl.stack.render import render_files
 
     return {name: [d for d in yaml.safe_load_all(text) if d is not None]
             for name, text in render_files(context).items()}

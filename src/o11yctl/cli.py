@@ -171,6 +171,16 @@ def _load(config: Path | None) -> Any:
     return cfg
 
 
+def _access(cfg: Any, *, kubeconfig: Path | None = None, context: str | None = None,
+            accept_new_host_keys: bool = False, sudo_password: Any = None, request_timeout: float = 30.0) -> Any:
+    """The one access object of a command: how to reach the cluster, helm and the nodes."""
+    from o11yctl.access import Access, AccessOptions
+
+    return Access(cfg, AccessOptions(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
+                                     accept_new_host_keys=accept_new_host_keys, sudo_password=sudo_password,
+                                     request_timeout=request_timeout))
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -206,7 +216,7 @@ def render(
     """Render the runbook's eight files (manifests and Helm values) from the configuration."""
 
     def body() -> Report:
-        from o11yctl.render import render_to_dir
+        from o11yctl.stack.render import render_to_dir
 
         return render_to_dir(_load(config), out)
 
@@ -249,30 +259,28 @@ def install(
     """Prepare storage, apply the manifests, install the charts at pinned versions, wait until ready."""
 
     def body() -> Report | None:
-        from o11yctl.plan import build_plan, parse_components
+        from o11yctl.stack.context import stack_of
+        from o11yctl.stack.plan import build_plan, parse_components
 
         cfg = _load(config)
-        plan = build_plan(cfg, only=parse_components(only, flag="--only"),
-                          skip=parse_components(skip, flag="--skip"))
+        allowed = stack_of(cfg).selectable
+        plan = build_plan(cfg, only=parse_components(only, flag="--only", allowed=allowed),
+                          skip=parse_components(skip, flag="--skip", allowed=allowed))
         if dry_run:
-            from o11yctl.render import plan_report
+            from o11yctl.deploy.install import dry_run_report
 
-            return plan_report(plan)
-        from o11yctl.install import InstallOptions, run_install
-
-        options = InstallOptions(
-            diff=diff, assume_yes=yes, kubeconfig=kubeconfig, context=context,
-            accept_new_host_keys=accept_new_host_keys, sudo_password=_sudo_password(ask_sudo_password,
-                                                                                    sudo_password_stdin),
-            recover=recover, label_nodes=label_nodes, allow_chart_mismatch=allow_chart_mismatch,
-            json_output=json_output,
-        )
+            return dry_run_report(plan)
         from o11yctl import ui
-        from o11yctl.apply import Callbacks
+        from o11yctl.deploy.install import InstallOptions, run_install
+        from o11yctl.deploy.walk import Callbacks
 
+        options = InstallOptions(diff=diff, assume_yes=yes, recover=recover, label_nodes=label_nodes,
+                                 allow_chart_mismatch=allow_chart_mismatch)
         progress = ui.Progress()
-        with progress.running():
-            return run_install(plan, options, callbacks=Callbacks(
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
+                progress.running():
+            return run_install(plan, access, options, callbacks=Callbacks(
                 on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
@@ -331,17 +339,16 @@ def uninstall(
 
     def body() -> Report:
         from o11yctl import ui
-        from o11yctl.apply import Callbacks
-        from o11yctl.uninstall import UninstallOptions, run_uninstall
+        from o11yctl.deploy.uninstall import UninstallOptions, run_uninstall
+        from o11yctl.deploy.walk import Callbacks
 
-        options = UninstallOptions(
-            delete_data=delete_data, assume_yes=yes, kubeconfig=kubeconfig, context=context,
-            accept_new_host_keys=accept_new_host_keys,
-            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin),
-        )
+        cfg = _load(config)
+        options = UninstallOptions(delete_data=delete_data, assume_yes=yes)
         progress = ui.Progress()
-        with progress.running():
-            return run_uninstall(_load(config), options, callbacks=Callbacks(
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
+                progress.running():
+            return run_uninstall(cfg, access, options, callbacks=Callbacks(
                 on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
@@ -409,15 +416,16 @@ def verify(
     """Check readiness and run end-to-end tests against Loki, Tempo and Grafana."""
 
     def body() -> Report:
-        from o11yctl.checks.verify import VerifyOptions, run_verify
+        from o11yctl.verify.run import VerifyOptions, run_verify
 
+        cfg = _load(config)
         options = VerifyOptions(only=only or (), skip=skip or (), loki_url=loki_url, tempo_url=tempo_url,
                                 otlp_url=otlp_url, grafana_url=grafana_url, timeout=timeout,
-                                kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
-                                accept_new_host_keys=accept_new_host_keys,
                                 grafana_ca=str(grafana_ca) if grafana_ca else None,
                                 allow_http_token=allow_http_token)
-        return run_verify(_load(config), options)
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     request_timeout=options.request_timeout) as access:
+            return run_verify(cfg, access, options)
 
     _run("verify", json_output, debug, body)
 
@@ -476,14 +484,15 @@ def fix_vxlan(
         from o11yctl import ui
         from o11yctl.vxlan.run import FixVxlanOptions, run_fix_vxlan
 
-        options = FixVxlanOptions(
-            check=check, dry_run=dry_run, restart=restart, assume_yes=yes,
-            fix_checksum_offload=fix_checksum_offload, accept_new_host_keys=accept_new_host_keys,
-            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin), pod_test=not no_pod_test,
-            kubeconfig=str(kubeconfig) if kubeconfig else None, context=context, pod_test_timeout=pod_test_timeout,
-        )
-        report = run_fix_vxlan(_load(config), options, on_event=None if json_output else ui.info,
-                               confirm=lambda question: ui.confirm(question, assume_yes=yes))
+        cfg = _load(config)
+        options = FixVxlanOptions(check=check, dry_run=dry_run, restart=restart, assume_yes=yes,
+                                  fix_checksum_offload=fix_checksum_offload, pod_test=not no_pod_test,
+                                  pod_test_timeout=pod_test_timeout)
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin),
+                     request_timeout=10.0) as access:
+            report = run_fix_vxlan(cfg, access, options, on_event=None if json_output else ui.info,
+                                   confirm=lambda question: ui.confirm(question, assume_yes=yes))
         if not json_output:
             ui.print_vxlan(report)
         return report
@@ -507,15 +516,15 @@ def status(
 
     def body() -> Report:
         from o11yctl import ui
-        from o11yctl.status import StatusOptions, read_status
+        from o11yctl.status.read import read_status
 
         cfg = _load(config)
-        options = StatusOptions(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
-                                accept_new_host_keys=accept_new_host_keys)
-        if watch:
-            ui.watch_status(lambda: read_status(cfg, options), interval, json_output=json_output)
-            raise typer.Exit(0)
-        report = read_status(cfg, options)
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     request_timeout=10.0) as access:
+            if watch:
+                ui.watch_status(lambda: read_status(cfg, access), interval, json_output=json_output)
+                raise typer.Exit(0)
+            report = read_status(cfg, access)
         if not json_output:
             ui.print_status(report)
         return report
@@ -572,13 +581,11 @@ def doctor(
         from o11yctl.doctor.run import DoctorCallbacks, DoctorOptions, run_doctor
 
         cfg, source = load_config(config)
-        options = DoctorOptions(
-            fix=fix, assume_yes=yes, bundle=bundle, kubeconfig=kubeconfig, context=context,
-            accept_new_host_keys=accept_new_host_keys,
-            sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin), config_source=source.describe(),
-        )
-        report = run_doctor(cfg, options, DoctorCallbacks(
-            show=ui.info, confirm=lambda question: ui.confirm(question, assume_yes=yes)))
+        options = DoctorOptions(fix=fix, assume_yes=yes, bundle=bundle, config_source=source.describe())
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access:
+            report = run_doctor(cfg, access, options, DoctorCallbacks(
+                show=ui.info, confirm=lambda question: ui.confirm(question, assume_yes=yes)))
         if not json_output:
             ui.print_findings(report)
         return report

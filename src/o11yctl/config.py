@@ -31,10 +31,10 @@ from pydantic import (
 )
 
 from o11yctl.errors import ConfigError
+from o11yctl.stack.catalog import DEFAULT_SET, SETS
 
 DEFAULT_FILE_NAME = "o11yctl.yaml"
 ENV_CONFIG = "O11YCTL_CONFIG"
-DEFAULT_REPOSITORY = "https://grafana.github.io/helm-charts"
 
 # --- value syntaxes -------------------------------------------------------------------------
 
@@ -249,11 +249,12 @@ class Storage(_Strict):
 
 
 class ChartSource(_Strict):
-    """Where one Helm chart comes from."""
+    """Where one Helm chart comes from; every key left out comes from the chart set (charts.set)."""
 
-    name: str = Field(description="chart name in the repository")
-    version: ChartVersion = Field(description="pinned chart version")
-    repository: str | None = Field(default=None, description="chart repository URL; default: charts.repository")
+    name: str | None = Field(default=None, description="chart name in the repository; default: the set's")
+    version: ChartVersion | None = Field(default=None, description="pinned chart version; default: the set's")
+    repository: str | None = Field(default=None, description="chart repository URL; default: charts.repository, "
+                                                             "else the set's")
     path: LocalPath | None = Field(default=None, description="a local chart directory or .tgz (air-gapped installs)")
 
     @field_validator("repository")
@@ -265,19 +266,28 @@ class ChartSource(_Strict):
 
 
 class Charts(_Strict):
-    repository: str = Field(default=DEFAULT_REPOSITORY, description="default Helm chart repository URL")
+    set: str = Field(default=DEFAULT_SET, description="the tested set of chart versions (see `o11yctl init`)")
+    repository: str | None = Field(default=None, description="pull every chart from this repository (a mirror); "
+                                                             "default: each chart's own repository in the set")
     timeout: Duration = Field(default="10m", description="helm --timeout for each release")
+
+    @field_validator("set")
+    @classmethod
+    def _set(cls, v: str) -> str:
+        if v not in SETS:
+            raise ValueError(f"expected one of the chart sets {', '.join(SETS)}, got {v!r}")
+        return v
 
     @field_validator("repository")
     @classmethod
-    def _repo(cls, v: str) -> str:
-        if not re.fullmatch(r"^(https?|oci)://[^\s]+$", v):
+    def _repo(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"^(https?|oci)://[^\s]+$", v):
             raise ValueError(f"expected a chart repository URL (https://... or oci://...), got {v!r}")
         return v
 
 
 class Loki(_Strict):
-    chart: ChartSource = ChartSource(name="loki", version="6.21.0")
+    chart: ChartSource = Field(default_factory=ChartSource)
     size: Quantity = Field(default="200Gi", description="PersistentVolume size")
     retention: Duration = Field(default="7d", description="how long logs are kept")
 
@@ -290,17 +300,17 @@ class Loki(_Strict):
 
 
 class Tempo(_Strict):
-    chart: ChartSource = ChartSource(name="tempo", version="1.24.4")
+    chart: ChartSource = Field(default_factory=ChartSource)
     size: Quantity = Field(default="50Gi", description="PersistentVolume size")
     retention: Duration = Field(default="168h", description="how long traces are kept")
 
 
 class Alloy(_Strict):
-    chart: ChartSource = ChartSource(name="alloy", version="1.11.1")
+    chart: ChartSource = Field(default_factory=ChartSource)
 
 
 class Grafana(_Strict):
-    chart: ChartSource = ChartSource(name="grafana", version="10.5.15")
+    chart: ChartSource = Field(default_factory=ChartSource)
     node: DnsName = Field(default="node-1", description="the node Grafana runs on")
 
 
@@ -574,6 +584,8 @@ def _thaw(value: Any) -> Any:
 
 
 def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and override is None:  # a section written with nothing under it (`alloy:`)
+        return base
     if isinstance(base, Mapping) and isinstance(override, Mapping):
         out = dict(base)
         for key, value in override.items():

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from o11yctl.errors import ConfigError
 from o11yctl.model import Outcome
+from o11yctl.stack.catalog import DEFAULT_SET, SETS, chart_set
 
-DEFAULT_CONFIG_YAML = """\
+TEMPLATE = """\
 # o11yctl configuration: the cluster the observability stack goes on.
 # Defaults are the runbook's two-node K3s cluster. Every key is optional: a key you
 # leave out takes the default shown here (lists such as `nodes` replace the default whole).
@@ -51,32 +52,23 @@ storage:
   owner_gid: 10001
 
 charts:
-  repository: https://grafana.github.io/helm-charts   # the repository the runbook adds
+{chart_sets}
+  # repository: https://charts.lan/grafana   # pull every chart from this repository (a mirror)
   timeout: 10m               # helm --timeout for each release
 
 components:
   loki:
-    chart:
-      name: loki
-      version: 6.21.0        # Loki 3.3
-      # repository: https://...   # per-chart override of charts.repository
-      # path: ./charts/loki-6.21.0.tgz   # a local chart (directory or .tgz) for air-gapped installs
-    size: 200Gi              # PersistentVolume size
+{loki_chart}
+    size: 200Gi              # PersistentVolume size (see the README: a local volume's room is its disk's)
     retention: 7d            # whole days (Loki's index period is 24h)
   tempo:
-    chart:
-      name: tempo
-      version: 1.24.4        # Tempo 2.9
+{tempo_chart}
     size: 50Gi
     retention: 168h
   alloy:
-    chart:
-      name: alloy
-      version: 1.11.1
+{alloy_chart}
   grafana:
-    chart:
-      name: grafana
-      version: 10.5.15       # Grafana 12.3
+{grafana_chart}
     node: node-1             # the node Grafana runs on
 
 route:                       # the Envoy Gateway HTTPRoute that publishes Grafana
@@ -106,6 +98,29 @@ vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay betw
 """
 
 
+def _chart_sets() -> str:
+    lines = [f"  set: {DEFAULT_SET}".ljust(29) + "# the tested set of chart versions; one of:"]
+    for name, pins in SETS.items():
+        lines.append(f"  #   {name}: {pins.description} (checked {pins.checked})")
+    return "\n".join(lines)
+
+
+def _chart(component: str) -> str:
+    pin = chart_set(DEFAULT_SET).pin(component)
+    return "\n".join([
+        f"    # chart:                 # default: {pin.chart} {pin.version} (app {pin.app_version}) from the set",
+        f"    #   version: {pin.version}".ljust(29) + "# another version of the chart",
+        "    #   repository: https://...   # another repository (default: the set's, " f"{pin.repository})",
+        f"    #   path: ./charts/{pin.chart}-{pin.version}.tgz   # a local chart (directory or .tgz), air-gapped",
+    ])
+
+
+def default_config_text() -> str:
+    """The built-in default as a commented file; the chart lines come from the chart catalog."""
+    return TEMPLATE.format(chart_sets=_chart_sets(), **{f"{c}_chart": _chart(c)
+                                                        for c in chart_set(DEFAULT_SET).pins})
+
+
 def write_default_config(target: Path, *, force: bool) -> Outcome:
     """Write the commented default to ``target``; refuse to overwrite unless ``force``.
 
@@ -125,7 +140,7 @@ def write_default_config(target: Path, *, force: bool) -> Outcome:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(DEFAULT_CONFIG_YAML)
+                fh.write(default_config_text())
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         except BaseException:

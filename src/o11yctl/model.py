@@ -12,10 +12,6 @@ OUTCOMES: tuple[Outcome, ...] = ("created", "changed", "unchanged", "skipped", "
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
 STATUSES: tuple[Status, ...] = ("PASS", "WARN", "FAIL", "SKIP")
 
-#: Component names accepted by --only/--skip on install and uninstall.
-COMPONENTS: tuple[str, ...] = ("namespace", "storage", "volumes", "loki", "alloy", "tempo", "grafana", "route")
-#: Check groups accepted by --only/--skip on verify.
-CHECK_GROUPS: tuple[str, ...] = ("cluster", "loki", "tempo", "alloy", "grafana")
 
 
 @dataclass(frozen=True, slots=True)

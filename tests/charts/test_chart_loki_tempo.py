@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from o11yctl.templating import render_files
+from o11yctl.stack.render import render_files
 from tests.charts.conftest import unknown_keys
 
 pytestmark = pytest.mark.charts

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from o11yctl import __version__
 from o11yctl.cli import app
 from o11yctl.config import default_config, load_config
-from o11yctl.templating import FILES
+from o11yctl.stack.render import FILES
 
 runner = CliRunner()
 

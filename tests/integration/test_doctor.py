@@ -257,7 +257,8 @@ def test_pod_pending_because_the_storage_node_lacks_its_label_and_fix_labels_it(
     code, doc = doctor(lab, tmp_path, "--fix", "--yes")
     assert code == 0, doc
     assert doc["findings"][0]["status"] == "fixed"
-    assert doc["items"][0]["outcome"] == "changed" and doc["items"][0]["detail"] == "node node-2: kubectl label node node-2 hardware=heavy --overwrite"
+    assert doc["items"][0]["outcome"] == "changed"
+    assert doc["items"][0]["detail"] == "node node-2: kubectl label node node-2 hardware=heavy --overwrite"
     labels = api.obj("v1", "Node", "node-2")["metadata"]["labels"]  # type: ignore[index]
     assert labels["hardware"] == "heavy" and labels["kubernetes.io/hostname"] == "node-2"
 

@@ -25,10 +25,10 @@ from tests.lab.fake_kube import KubeLab
 from tests.lab.helm_lab import VERSIONS, ChartRepo, helm_binary, helm_env, release_secret, write_chart
 
 from o11yctl.config import parse_config
+from o11yctl.deploy.preflight import judge_local_chart
 from o11yctl.errors import HelmError, PreflightError
 from o11yctl.executors.helm import Helm, chart_meta
-from o11yctl.plan import build_plan
-from o11yctl.preflight import judge_local_chart
+from o11yctl.stack.plan import build_plan
 
 pytestmark = [pytest.mark.helm]
 NS = "logging"

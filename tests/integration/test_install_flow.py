@@ -304,15 +304,17 @@ def test_recover_removes_a_never_deployed_release(stack: Stack) -> None:
 
 
 def test_wait_reports_the_pod_that_is_not_ready(stack: Stack) -> None:
+    from o11yctl.access import Access, AccessOptions
     from o11yctl.config import default_config
+    from o11yctl.deploy.install import InstallOptions, run_install
     from o11yctl.errors import KubeError
-    from o11yctl.install import InstallOptions, run_install
-    from o11yctl.plan import build_plan
+    from o11yctl.stack.plan import build_plan
 
     stack.add_workloads(ready=False)
-    plan = build_plan(default_config(), skip=("storage",))
-    with pytest.raises(Exception) as info:
-        run_install(plan, InstallOptions(kubeconfig=stack.kubeconfig, wait_timeout=0.5, poll_interval=0.05))
+    cfg = default_config()
+    plan = build_plan(cfg, skip=("storage",))
+    with Access(cfg, AccessOptions(kubeconfig=str(stack.kubeconfig))) as access, pytest.raises(Exception) as info:
+        run_install(plan, access, InstallOptions(wait_timeout=0.5, poll_interval=0.05))
     error = info.value
     assert "step wait.ready failed" in str(error)
     assert "loki-0 (Running)" in str(error)

@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 
 from o11yctl.cli import app
 from o11yctl.config import parse_config
+from o11yctl.deploy.remote import prepare_storage
 from o11yctl.executors.ssh import SshOptions, SshPool, ssh_target
 from o11yctl.model import CommandResult, SshTarget
-from o11yctl.plan import build_plan
-from o11yctl.storage import prepare_storage, read_usage
+from o11yctl.stack.plan import build_plan
+from o11yctl.status.usage import read_usage
 
 pytestmark = pytest.mark.sshd
 

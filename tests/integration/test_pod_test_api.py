@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from tests.lab.fake_kube import FakeKube, KubeLab, KubeletPod
 
-from o11yctl.config import parse_config
+from o11yctl.access import Access, AccessOptions
+from o11yctl.config import Config, parse_config
 from o11yctl.vxlan.podping import judge, run_pod_test
+
+
+def _access(cfg: Config, lab: KubeLab) -> Access:
+    return Access(cfg, AccessOptions(kubeconfig=str(lab.kubeconfig), request_timeout=10.0))
 
 NODES = """\
 nodes:
@@ -61,7 +66,7 @@ def test_one_pod_per_other_node_each_judged_and_all_deleted(fake_kube: KubeLab) 
     cfg = parse_config(NODES)
     events: list[str] = []
 
-    test = run_pod_test(cfg, kubeconfig=str(fake_kube.kubeconfig), timeout=20, say=events.append)
+    test = run_pod_test(cfg, _access(cfg, fake_kube), timeout=20, say=events.append)
     rows = {r.id: r for r in judge(test, lambda a, b: True)}
 
     assert test.loki is not None and (test.loki.name, test.loki.ip, test.loki.node) == ("loki-0", "10.42.1.7",
@@ -98,8 +103,8 @@ def test_a_pod_that_cannot_be_deleted_is_named_with_the_command(fake_kube: KubeL
     api.on_pod_created(kubelet)
     api.fail("DELETE", r"/api/v1/namespaces/logging/pods/o11yctl-ping-.*", status=500)
 
-    test = run_pod_test(parse_config(NODES.replace("  - {name: node-3, address: 10.0.0.103, role: agent}\n", "")),
-                        kubeconfig=str(fake_kube.kubeconfig), timeout=20)
+    cfg = parse_config(NODES.replace("  - {name: node-3, address: 10.0.0.103, role: agent}\n", ""))
+    test = run_pod_test(cfg, _access(cfg, fake_kube), timeout=20)
     rows = {r.id: r for r in judge(test, lambda a, b: True)}
 
     cleanup = rows["pod-ping node-1 cleanup"]
@@ -112,7 +117,8 @@ def test_a_pod_that_cannot_be_deleted_is_named_with_the_command(fake_kube: KubeL
 def test_no_loki_pod_is_one_skip_row(fake_kube: KubeLab) -> None:
     seed_cluster(fake_kube.api, loki=False)
 
-    test = run_pod_test(parse_config(NODES), kubeconfig=str(fake_kube.kubeconfig), timeout=20)
+    cfg = parse_config(NODES)
+    test = run_pod_test(cfg, _access(cfg, fake_kube), timeout=20)
 
     [row] = judge(test, lambda a, b: None)
     assert row.id == "pod-ping" and row.status == "SKIP"

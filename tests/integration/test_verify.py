@@ -31,8 +31,8 @@ from typer.testing import CliRunner
 
 from o11yctl.cli import app
 from o11yctl.config import default_config
-from o11yctl.context import build_context
-from o11yctl.templating import render_files
+from o11yctl.stack.context import build_context
+from o11yctl.stack.render import render_files
 
 runner = CliRunner()
 #: Checks that read the Kubernetes API: skipped here (no kubeconfig); see test_verify_cluster.py.
@@ -321,7 +321,7 @@ def test_tempo_search_error(stack: Stack) -> None:
 
 
 def test_otlp_url_defaults_to_the_tempo_host_on_4318(stack: Stack) -> None:
-    from o11yctl.checks.verify import otlp_url_for
+    from o11yctl.verify.run import otlp_url_for
 
     assert otlp_url_for(stack.tempo.url) == "http://127.0.0.1:4318"
     assert otlp_url_for("https://[::1]:3200/x") == "https://[::1]:4318"

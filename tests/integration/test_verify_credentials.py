@@ -26,8 +26,8 @@ from tests.lab.fake_observability import FakeGrafana, datasources_from_values
 from tests.lab.netns import Wire, unavailable_reason, wire
 
 from o11yctl.config import parse_config
-from o11yctl.context import build_context
-from o11yctl.templating import render_files
+from o11yctl.stack.context import build_context
+from o11yctl.stack.render import render_files
 
 pytestmark = pytest.mark.root
 NS = "logging"

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from o11yctl.config import Config, default_config
-from o11yctl.context import build_context
-from o11yctl.templating import render_files
+from o11yctl.stack.context import build_context
+from o11yctl.stack.render import render_files
 from tests.lab.fake_kube import FakeKube
 
 NS = "logging"

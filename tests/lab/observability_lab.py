@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from o11yctl.config import parse_config
-from o11yctl.context import build_context
-from o11yctl.templating import render_files
+from o11yctl.stack.context import build_context
+from o11yctl.stack.render import render_files
 from tests.lab.fake_kube import FakeKube, KubeLab
 from tests.lab.fake_observability import (
     FakeGateway,

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from o11yctl.cli import app
 from o11yctl.config import default_config, go_duration, load_config, parse_config, parse_duration
 from o11yctl.errors import ConfigError
-from o11yctl.init import DEFAULT_CONFIG_YAML
+from o11yctl.init import default_config_text
+from o11yctl.stack.charts import resolve
 
 runner = CliRunner()
 
@@ -27,9 +28,11 @@ def test_default_is_the_runbooks_cluster() -> None:
     assert cfg.cluster.namespace == "logging"
     c = cfg.components
     assert (c.loki.size, c.loki.retention, c.tempo.size, c.tempo.retention) == ("200Gi", "7d", "50Gi", "168h")
-    versions = {k: getattr(c, k).chart.version for k in ("loki", "tempo", "alloy", "grafana")}
-    assert versions == {"loki": "6.21.0", "tempo": "1.24.4", "alloy": "1.11.1", "grafana": "10.5.15"}
-    assert cfg.charts.repository == "https://grafana.github.io/helm-charts"
+    assert cfg.charts.set == "runbook"
+    charts = {k: resolve(cfg, k) for k in ("loki", "tempo", "alloy", "grafana")}
+    assert {k: v.version for k, v in charts.items()} == {"loki": "6.21.0", "tempo": "1.24.4", "alloy": "1.11.1",
+                                                         "grafana": "10.5.15"}
+    assert {v.repository for v in charts.values()} == {"https://grafana.github.io/helm-charts"}
     assert cfg.route.url == "http://10.0.0.102/grafana"
     assert cfg.components.grafana.node == "node-1"
     assert cfg.ssh.known_hosts.endswith(".ssh/known_hosts")
@@ -37,9 +40,9 @@ def test_default_is_the_runbooks_cluster() -> None:
 
 
 def test_init_text_is_exactly_the_default() -> None:
-    assert parse_config(DEFAULT_CONFIG_YAML).model_dump() == default_config().model_dump()
+    assert parse_config(default_config_text()).model_dump() == default_config().model_dump()
     # ssh_* keys are written commented out, so they fall through to ~/.ssh/config
-    assert "ssh_port: 22" not in [line.strip() for line in DEFAULT_CONFIG_YAML.splitlines()]
+    assert "ssh_port: 22" not in [line.strip() for line in default_config_text().splitlines()]
 
 
 def test_durations_convert_for_go() -> None:

@@ -12,7 +12,7 @@ from o11yctl.doctor.rules import ChownDir, Finding, RunFixVxlan
 from o11yctl.doctor.run import doctor_report
 from o11yctl.errors import SudoPasswordRequired
 from o11yctl.model import CommandResult, SshTarget, StepResult
-from o11yctl.nodes import NodeChange
+from o11yctl.stack.nodes import NodeChange
 from o11yctl.vxlan.diagnose import Diagnosis, Direction
 from o11yctl.vxlan.facts import PingFacts
 from o11yctl.vxlan.firewall import Verdict

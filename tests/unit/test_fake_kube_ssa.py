@@ -85,7 +85,7 @@ def _fields(obj: dict[str, Any], manager: str) -> dict[str, Any]:
 def test_a_field_another_manager_added_stays_when_the_applier_reapplies() -> None:
     api = FakeKube()
     ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "ns", "name": "c"}
-    status, created = _apply(api, _pv(claimRef=ref), "o11yctl")
+    status, _created = _apply(api, _pv(claimRef=ref), "o11yctl")
     assert status == 201
     bound = _update(api, "pv1", {"spec": {"claimRef": {"uid": "1234"}}}, "kube-controller-manager")
     assert _fields(bound, "kube-controller-manager") == {"f:spec": {"f:claimRef": {"f:uid": {}}}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from o11yctl.nodes import NodeChange, NodeTaint, node_change, node_change_for
+from o11yctl.stack.nodes import NodeChange, NodeTaint, node_change, node_change_for
 
 HEAVY = NodeTaint("heavy", "true", "NoSchedule")
 

@@ -7,10 +7,7 @@ from typing import Any
 import pytest
 
 from o11yctl.config import default_config, parse_config
-from o11yctl.errors import PreflightError
-from o11yctl.executors.helm import Release
-from o11yctl.nodes import NodeTaint
-from o11yctl.preflight import (
+from o11yctl.deploy.preflight import (
     Problem,
     judge_gateway,
     judge_node_fix,
@@ -20,6 +17,9 @@ from o11yctl.preflight import (
     node_fix,
     raise_problems,
 )
+from o11yctl.errors import PreflightError
+from o11yctl.executors.helm import Release
+from o11yctl.stack.nodes import NodeTaint
 
 
 def _node(name: str, labels: dict[str, str] | None = None, taints: list[dict[str, str]] | None = None

@@ -15,9 +15,11 @@ from o11yctl.config import default_config, parse_config
 from o11yctl.errors import ConfigError
 from o11yctl.executors.ssh import SshOptions, parse_jump, resolve_host, ssh_target
 from o11yctl.model import CommandResult
-from o11yctl.plan import build_plan
 from o11yctl.secrets import Secret
-from o11yctl.storage import PathState, _du_bytes, human_bytes
+from o11yctl.stack.datadir import PathState
+from o11yctl.stack.plan import build_plan
+from o11yctl.stack.quantity import human_bytes
+from o11yctl.status.usage import _du_bytes
 
 
 @pytest.fixture
@@ -126,7 +128,7 @@ def test_options_and_targets_from_config(tmp_path: Path) -> None:
 
 
 def test_importing_the_cli_or_the_ssh_module_does_not_import_paramiko() -> None:
-    code = ("import sys, o11yctl.cli, o11yctl.executors.ssh, o11yctl.storage\n"
+    code = ("import sys, o11yctl.cli, o11yctl.executors.ssh, o11yctl.deploy.remote, o11yctl.status.usage\n"
             "assert 'paramiko' not in sys.modules, 'paramiko imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from o11yctl.status import (
+from o11yctl.stack.components import LOKI, TEMPO
+from o11yctl.status.read import (
     human_age,
     ingestion,
     parse_metric,
@@ -62,10 +63,10 @@ def test_pod_and_volume_rows() -> None:
     pv = {"spec": {"capacity": {"storage": "200Gi"}, "local": {"path": "/mnt/k8s-storage/loki"}},
           "status": {"phase": "Bound"}}
     pvc = {"spec": {"volumeName": "loki-pv"}, "status": {"phase": "Bound", "capacity": {"storage": "200Gi"}}}
-    row = volume_row("loki", pv, pvc)
+    row = volume_row(LOKI, pv, pvc)
     assert (row["pvc_status"], row["bound_to"], row["capacity_bytes"], row["path"]) == (
         "Bound", "loki-pv", 200 * 1024**3, "/mnt/k8s-storage/loki")
-    assert volume_row("tempo", None, None)["pvc_status"] == "missing"
+    assert volume_row(TEMPO, None, None)["pvc_status"] == "missing"
 
 
 def test_the_password_is_never_read_only_the_command_to_read_it() -> None:

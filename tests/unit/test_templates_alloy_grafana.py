@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from o11yctl.templating import render_files
+from o11yctl.stack.render import render_files
 
 ALLOY_VALUES = "03-alloy-values.yaml"
 GRAFANA_VALUES = "04-grafana-values.yaml"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from o11yctl.templating import render_files
+from o11yctl.stack.render import render_files
 
 STORAGE_FILES = {"loki": "01-loki-storage.yaml", "tempo": "06-tempo-storage.yaml"}
 LOKI_VALUES = "02-loki-values.yaml"

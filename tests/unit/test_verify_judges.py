@@ -15,24 +15,24 @@ from typing import Any
 
 import pytest
 
-from o11yctl.checks import grafana, loki, tempo
-from o11yctl.checks.base import Check, CheckContext, Deadline, Polled, Targets, passed
-from o11yctl.checks.cluster import (
+from o11yctl.errors import KubeError, UsageError
+from o11yctl.executors.http import HttpResponse
+from o11yctl.model import CheckResult, CommandResult
+from o11yctl.stack.components import stack_for
+from o11yctl.verify import grafana, loki, ready, tempo
+from o11yctl.verify.alloy import judge_alloy_logs, judge_alloy_pods
+from o11yctl.verify.base import Check, CheckContext, Deadline, Polled, Targets, passed
+from o11yctl.verify.cluster import (
     DataDirFacts,
     grafana_basic_auth,
-    judge_alloy_logs,
-    judge_alloy_pods,
     judge_data_dir,
     judge_httproute,
     judge_namespace,
     judge_pod,
     judge_volume,
 )
-from o11yctl.checks.runner import run_checks
-from o11yctl.checks.verify import otlp_url_for, parse_url, summarize
-from o11yctl.errors import KubeError, UsageError
-from o11yctl.executors.http import HttpResponse
-from o11yctl.model import CheckResult, CommandResult
+from o11yctl.verify.run import otlp_url_for, parse_url, summarize
+from o11yctl.verify.runner import run_checks
 
 NS = "logging"
 
@@ -51,8 +51,8 @@ def polled(*answers: HttpResponse, seconds: float = 1.0, out_of_time: bool = Fal
 
 
 def _ready(*answers: HttpResponse, seconds: float = 1.0) -> Any:
-    facts = loki.ReadyFacts("Loki", "http://loki:3100", polled(*answers, seconds=seconds))
-    return loki.judge_ready(facts, namespace=NS, not_ready_hint="NOT-READY-HINT", service="loki", port=3100)
+    facts = ready.ReadyFacts("Loki", "http://loki:3100", polled(*answers, seconds=seconds))
+    return ready.judge_ready(facts, namespace=NS, not_ready_hint="NOT-READY-HINT", service="loki", port=3100)
 
 
 def test_ready_at_once() -> None:
@@ -317,7 +317,9 @@ def _cmd(stdout: str = "", stderr: str = "", code: int = 0) -> CommandResult:
 def test_data_dir() -> None:
     def judge(ls: CommandResult, du: CommandResult | None = None, component: str = "loki") -> Any:
         facts = DataDirFacts("/mnt/k8s-storage/" + component, "node-2", du or _cmd("1.2G\t/x\n"), ls)
-        return judge_data_dir(facts, component=component, owner="10001:10001")
+        volume = stack_for().get(component).volume
+        assert volume is not None
+        return judge_data_dir(facts, component=component, owner="10001:10001", expected=volume.writes)
 
     v = judge(_cmd("wal\ntsdb-shipper-active\n"))
     assert v.status == "PASS" and v.detail.startswith("1.2G in node-2:/mnt/k8s-storage/loki")
@@ -348,11 +350,11 @@ def test_grafana_basic_auth_from_the_secret_never_shows_the_password() -> None:
 
 
 def _ctx(**targets: Any) -> CheckContext:
-    return CheckContext(Targets(unavailable={"loki": ("no Loki", "pass --loki-url")}, **targets), Deadline(5))
+    return CheckContext(Targets(unavailable={"loki-http": ("no Loki", "pass --loki-url")}, **targets), Deadline(5))
 
 
 def test_runner_skips_checks_whose_needs_are_missing_and_keeps_order() -> None:
-    checks = [Check("a.one", "a", "t", ("loki",), lambda c: passed("x")),
+    checks = [Check("a.one", "a", "t", ("loki-http",), lambda c: passed("x")),
               Check("a.two", "a", "t", (), lambda c: passed("y"))]
     results = run_checks(checks, _ctx(), wait=2)
     assert [(r.id, r.status, r.detail, r.hint) for r in results] == [

@@ -38,11 +38,11 @@ import yaml
 
 from o11yctl import __version__
 from o11yctl.config import Config
-from o11yctl.context import RELEASES
 from o11yctl.doctor.facts import KubeReader, read_log
 from o11yctl.doctor.rules import Finding
 from o11yctl.doctor.scrub import NOT_SECRET_KEYS, SECRET_KEYS, Scrubber, redact, secret_like_values
 from o11yctl.errors import O11yError, UsageError
+from o11yctl.stack.context import stack_of
 
 #: Secrets of this type are Helm's release records.
 HELM_RELEASE_TYPE = "helm.sh/release.v1"
@@ -134,7 +134,7 @@ def write_bundle(path: Path, *, cfg: Config, kube: KubeReader, helm: HelmReader 
     _collect_secret_values(kube, ns, got)
     _collect_o11yctl(cfg, config_source, server_version, findings, got)
     _collect_cluster(kube, ns, got)
-    _collect_helm(helm, helm_problem, ns, got)
+    _collect_helm(helm, helm_problem, cfg, got)
     scrubber = Scrubber(got.secrets)
     members = sorted(got.files)
     files = {name: f.render(scrubber) if isinstance(f, _Doc) else f for name, f in got.files.items()}
@@ -254,11 +254,12 @@ def _collect_cluster(kube: KubeReader, ns: str, got: _Collected) -> None:
                     got.files[f"{ns}/logs/{name}/{cname}{suffix}"] = text
 
 
-def _collect_helm(helm: HelmReader | None, problem: str | None, ns: str, got: _Collected) -> None:
+def _collect_helm(helm: HelmReader | None, problem: str | None, cfg: Config, got: _Collected) -> None:
+    ns = cfg.cluster.namespace
     if helm is None:
         got.notes.append(f"helm status and values not collected: {problem or 'helm is not available'}")
         return
-    for release in RELEASES.values():
+    for release in (c.release for c in stack_of(cfg).releases if c.release):
         try:
             status = helm.status(release, ns)
             if status is None:

@@ -12,22 +12,20 @@ and the config into frozen values the rules judge. The gatherers are the only I/
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from o11yctl.config import Config
-from o11yctl.context import PV_NAMES, data_dir
 from o11yctl.errors import EXIT_UNREACHABLE, KubeError, O11yError
 from o11yctl.model import CommandResult, SshTarget
-from o11yctl.nodes import NodeTaint
+from o11yctl.stack.context import data_dir, stack_of
+from o11yctl.stack.nodes import NodeTaint
+from o11yctl.stack.quantity import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
     from o11yctl.vxlan.diagnose import Diagnosis
 
-#: Where the charts mount each component's data volume inside its container.
-DATA_MOUNTS: Mapping[str, str] = {"loki": "/var/loki", "tempo": "/var/tempo"}
 #: How many lines of each log doctor reads (the end of the log is where a crash explains itself).
 LOG_TAIL_LINES = 200
 #: The label the charts put on every pod, naming the component.
@@ -286,9 +284,9 @@ class Facts:
 def expectations(cfg: Config) -> Expected:
     """The part of the config the rules compare the cluster with."""
     volumes = tuple(
-        VolumeSpec(component=c, pv=PV_NAMES[c][0], pvc=PV_NAMES[c][1], host_path=data_dir(cfg, c),
-                   size=getattr(cfg.components, c).size, mount_path=DATA_MOUNTS[c])
-        for c in ("loki", "tempo")
+        VolumeSpec(component=c.name, pv=c.volume.pv, pvc=c.volume.pvc, host_path=data_dir(cfg, c),
+                   size=getattr(cfg.components, c.name).size, mount_path=c.volume.mount_path)
+        for c in stack_of(cfg).data if c.volume is not None
     )
     return Expected(
         namespace=cfg.cluster.namespace,
@@ -351,7 +349,7 @@ def parse_pod(obj: Mapping[str, Any]) -> PodFacts:
     for c in spec.get("containers") or []:
         for res, amount in ((c.get("resources") or {}).get("requests") or {}).items():
             if res in ("cpu", "memory"):
-                requests[res] = requests.get(res, 0.0) + parse_quantity(str(amount))
+                requests[res] = requests.get(res, 0.0) + (parse_quantity(str(amount)) or 0.0)
     return PodFacts(
         name=str(meta.get("name", "")),
         component=str(labels.get(NAME_LABEL) or labels.get("app") or ""),
@@ -427,29 +425,6 @@ def parse_node(obj: Mapping[str, Any]) -> NodeFacts:
         ready=(conditions.get("Ready") or {}).get("status") == "True",
         allocatable={k: str(v) for k, v in (status.get("allocatable") or {}).items() if k in ("cpu", "memory")},
     )
-
-
-_QUANTITY = re.compile(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
-_SUFFIX = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-           "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
-
-
-def parse_quantity(text: str) -> float:
-    """A Kubernetes quantity (``200Gi``, ``500m``, ``1.5G``) as a number (bytes, cores); -1 when unreadable."""
-    match = _QUANTITY.match(text or "")
-    if not match or match.group(2) not in _SUFFIX:
-        return -1.0
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
-
-
-def format_quantity(value: float, resource: str) -> str:
-    """A number back as a readable quantity: cores as ``500m``/``2``, bytes as ``512Mi``/``2Gi``."""
-    if resource == "cpu":
-        return f"{value:g}" if value >= 1 and float(value).is_integer() else f"{round(value * 1000)}m"
-    for suffix in ("Ti", "Gi", "Mi", "Ki"):
-        if value >= _SUFFIX[suffix] and (value / _SUFFIX[suffix]).is_integer():
-            return f"{int(value / _SUFFIX[suffix])}{suffix}"
-    return f"{value:g}"
 
 
 # --- gathering (I/O) --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Only fixes that are safe to repeat and touch nothing but what the finding names:
 
 - :class:`~o11yctl.doctor.rules.ChownDir`: ``sudo chown -R UID:GID DIR`` (after ``mkdir -p``
   when the directory is missing) on the storage node over SSH, then ``stat`` to confirm;
-- :class:`~o11yctl.nodes.NodeChange`: a merge patch of one node's labels and taints through
+- :class:`~o11yctl.stack.nodes.NodeChange`: a merge patch of one node's labels and taints through
   the Kubernetes API (the one rule install's ``--label-nodes`` follows too), then a check of
   what the API returned;
 - :class:`~o11yctl.doctor.rules.RunFixVxlan`: `o11yctl fix-vxlan` (open UDP 8472 between the
@@ -25,7 +25,7 @@ from o11yctl.doctor.facts import CommandRunner
 from o11yctl.doctor.rules import ChownDir, Finding, FixAction, RunFixVxlan
 from o11yctl.errors import O11yError
 from o11yctl.model import SshTarget, StepResult
-from o11yctl.nodes import NodeChange, NodePatcher, apply_node_change
+from o11yctl.stack.nodes import NodeChange, NodePatcher, apply_node_change
 
 #: Shows one line to the user (the UI's stderr).
 Show = Callable[[str], None]

@@ -30,9 +30,9 @@ from o11yctl.doctor.facts import (
     Ownership,
     PodFacts,
     TaintFact,
-    parse_quantity,
 )
-from o11yctl.nodes import NodeChange, node_change
+from o11yctl.stack.nodes import NodeChange, node_change
+from o11yctl.stack.quantity import parse_quantity
 
 _PERMISSION = re.compile(r"permission denied", re.IGNORECASE)
 _STORAGE = re.compile(r"permission denied|read-only file system|no space left on device", re.IGNORECASE)
@@ -258,7 +258,7 @@ def _claim_findings(facts: Facts, claim: ClaimFacts, pv_name: str, events: Seque
             fix,
         ))
     have, need = parse_quantity(pv.capacity), parse_quantity(claim.request)
-    if have >= 0 and need >= 0 and have < need:
+    if have is not None and need is not None and have < need:
         found.append(_claim_finding(
             facts, claim, "pvc.capacity",
             f"the PV is smaller than the claim: PV {pv.name} offers {pv.capacity}, PVC {claim.name} asks for "
@@ -390,7 +390,7 @@ def _selector_finding(facts: Facts, pod: PodFacts) -> tuple[str, str, list[str],
 
 
 def _node_change(facts: Facts, node: NodeFacts) -> NodeChange | None:
-    """What gives ``node`` the labels and taints the config names for it (o11yctl.nodes's one rule)."""
+    """What gives ``node`` the labels and taints the config names for it (o11yctl.stack.nodes's one rule)."""
     return node_change(node.name, want_labels=facts.expected.node_labels.get(node.name, {}),
                        want_taints=facts.expected.node_taints.get(node.name, ()), have_labels=node.labels,
                        have_taints=node.taints)

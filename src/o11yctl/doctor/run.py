@@ -9,8 +9,7 @@ cluster that cannot be reached raises (exit 3) before anything is judged.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,9 +27,9 @@ from o11yctl.doctor.fixes import FixTools, apply_fixes, finding_key
 from o11yctl.doctor.rules import Finding, judge, needs_network_diagnosis, ownership_probes
 from o11yctl.errors import EXIT_FAILED, EXIT_OK, O11yError
 from o11yctl.model import Report, StepResult
-from o11yctl.secrets import Secret
 
 if TYPE_CHECKING:
+    from o11yctl.access import Access
     from o11yctl.doctor.bundle import BundleResult
     from o11yctl.executors.ssh import SshPool
 
@@ -53,11 +52,6 @@ class DoctorOptions:
     fix: bool = False
     assume_yes: bool = False
     bundle: Path | None = None
-    kubeconfig: Path | None = None
-    context: str | None = None
-    accept_new_host_keys: bool = False
-    sudo_password: Secret | None = None
-    helm_binary: str | None = None  # default: $O11YCTL_HELM, else `helm` on PATH
     config_source: str = ""
 
 
@@ -69,12 +63,13 @@ class DoctorCallbacks:
     confirm: Callable[[str], bool] = _no
 
 
-def run_doctor(cfg: Config, options: DoctorOptions, callbacks: DoctorCallbacks | None = None, *,
-               env: Mapping[str, str] | None = None) -> Report:
+def run_doctor(cfg: Config, access: Access, options: DoctorOptions | None = None,
+               callbacks: DoctorCallbacks | None = None, *, env: Mapping[str, str] | None = None) -> Report:
     """Walk the runbook's troubleshooting tree against the cluster.
 
     Args:
         cfg: the configuration.
+        access: how to reach the cluster, helm and the nodes (SSH opened only when a rule needs it).
         options: the command's flags.
         callbacks: progress lines and confirmations (default: quiet, and no to every question).
         env: where to read ``O11YCTL_GRAFANA_TOKEN`` (scrubbed from a bundle); default ``os.environ``.
@@ -88,33 +83,33 @@ def run_doctor(cfg: Config, options: DoctorOptions, callbacks: DoctorCallbacks |
         UsageError: a bad ``--bundle`` path.
     """
     cb = callbacks or DoctorCallbacks()
+    options = options or DoctorOptions()
     env = os.environ if env is None else env
-    from o11yctl.executors.kube import connect
+    kube = access.kube()
+    pool = access.ssh
+    server_version = kube.server_version()
+    cb.show(f"reading pods, events, volumes and nodes in namespace {cfg.cluster.namespace}")
+    facts = gather_cluster(kube, cfg)
+    probes = ownership_probes(facts)
+    if probes:
+        from o11yctl.executors.ssh import ssh_target
 
-    with connect(options.kubeconfig, options.context) as kube, _ssh_pool(cfg, options) as pool:
-        server_version = kube.server_version()
-        cb.show(f"reading pods, events, volumes and nodes in namespace {cfg.cluster.namespace}")
-        facts = gather_cluster(kube, cfg)
-        probes = ownership_probes(facts)
-        if probes:
-            from o11yctl.executors.ssh import ssh_target
-
-            for node in dict.fromkeys(n for n, _ in probes):
-                paths = [p for n, p in probes if n == node]
-                cb.show(f"checking the owner of {', '.join(paths)} on {node} over SSH")
-                facts = with_ownership(facts, probe_ownership(pool(), ssh_target(cfg.node(node)), paths, node=node))
-        if needs_network_diagnosis(facts):
-            cb.show("diagnosing the overlay between the nodes (as `o11yctl fix-vxlan --check` does)")
-            facts = with_network(facts, diagnose_network(lambda: _diagnose_overlay(cfg, pool())))
-        findings = judge(facts)
-        fixes: dict[str, StepResult] = {}
-        if options.fix and any(f.action is not None for f in findings):
-            fixes = apply_fixes(findings, _fix_tools(cfg, options, cb, kube, pool), confirm=cb.confirm, show=cb.show,
-                                assume_yes=options.assume_yes)
-        bundle = None
-        if options.bundle is not None:
-            cb.show(f"collecting the support bundle {options.bundle}")
-            bundle = _write_bundle(cfg, options, kube, findings, server_version, env)
+        for node in dict.fromkeys(n for n, _ in probes):
+            paths = [p for n, p in probes if n == node]
+            cb.show(f"checking the owner of {', '.join(paths)} on {node} over SSH")
+            facts = with_ownership(facts, probe_ownership(pool(), ssh_target(cfg.node(node)), paths, node=node))
+    if needs_network_diagnosis(facts):
+        cb.show("diagnosing the overlay between the nodes (as `o11yctl fix-vxlan --check` does)")
+        facts = with_network(facts, diagnose_network(lambda: _diagnose_overlay(cfg, pool())))
+    findings = judge(facts)
+    fixes: dict[str, StepResult] = {}
+    if options.fix and any(f.action is not None for f in findings):
+        fixes = apply_fixes(findings, _fix_tools(cfg, options, cb, access), confirm=cb.confirm, show=cb.show,
+                            assume_yes=options.assume_yes)
+    bundle = None
+    if options.bundle is not None:
+        cb.show(f"collecting the support bundle {options.bundle}")
+        bundle = _write_bundle(cfg, options, access, findings, server_version, env)
     return doctor_report(findings, fixes, bundle=bundle, fix_requested=options.fix)
 
 
@@ -150,27 +145,7 @@ def doctor_report(findings: list[Finding], fixes: Mapping[str, StepResult], *,
                   exit_code=EXIT_OK if remaining == 0 else EXIT_FAILED, summary=summary, extra=extra)
 
 
-# --- the executors, opened only when needed -----------------------------------------------------
-
-
-@contextmanager
-def _ssh_pool(cfg: Config, options: DoctorOptions) -> Iterator[Callable[[], SshPool]]:
-    """A getter for one SSH pool, created on first use and closed at the end."""
-    opened: list[SshPool] = []
-
-    def get() -> SshPool:
-        if not opened:
-            from o11yctl.executors.ssh import SshOptions, SshPool
-
-            opened.append(SshPool(SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys,
-                                                         sudo_password=options.sudo_password)))
-        return opened[0]
-
-    try:
-        yield get
-    finally:
-        for pool in opened:
-            pool.close()
+# --- the executors, opened only when needed ------------------------------------------------------
 
 
 def _diagnose_overlay(cfg: Config, pool: SshPool) -> Any:
@@ -179,20 +154,17 @@ def _diagnose_overlay(cfg: Config, pool: SshPool) -> Any:
     return network_facts(diagnose(cfg, pool))
 
 
-def _fix_tools(cfg: Config, options: DoctorOptions, cb: DoctorCallbacks, kube: Any,
-               pool: Callable[[], SshPool]) -> FixTools:
+def _fix_tools(cfg: Config, options: DoctorOptions, cb: DoctorCallbacks, access: Access) -> FixTools:
     from o11yctl.executors.ssh import ssh_target
 
     def run_fix_vxlan() -> StepResult:
         from o11yctl.vxlan.run import FixVxlanOptions, run_fix_vxlan
 
-        report = run_fix_vxlan(cfg, FixVxlanOptions(assume_yes=options.assume_yes,
-                                                    accept_new_host_keys=options.accept_new_host_keys,
-                                                    sudo_password=options.sudo_password),
-                               on_event=cb.show, confirm=cb.confirm, runner=pool())
+        report = run_fix_vxlan(cfg, access, FixVxlanOptions(assume_yes=options.assume_yes, pod_test=False),
+                               on_event=cb.show, confirm=cb.confirm)
         return StepResult("fix-vxlan", "network", "changed" if report.ok else "failed", report.summary)
 
-    return FixTools(kube=kube, ssh=_LazyRunner(pool), ssh_target=lambda name: ssh_target(cfg.node(name)),
+    return FixTools(kube=access.kube(), ssh=_LazyRunner(access.ssh), ssh_target=lambda name: ssh_target(cfg.node(name)),
                     fix_vxlan=run_fix_vxlan)
 
 
@@ -207,24 +179,21 @@ class _LazyRunner:
         return self._pool().run(target, argv, sudo=sudo, timeout=timeout, step=step)
 
 
-def _write_bundle(cfg: Config, options: DoctorOptions, kube: Any, findings: list[Finding], server_version: str,
-                  env: Mapping[str, str]) -> BundleResult:
+def _write_bundle(cfg: Config, options: DoctorOptions, access: Access, findings: list[Finding],
+                  server_version: str, env: Mapping[str, str]) -> BundleResult:
     from o11yctl.doctor.bundle import write_bundle
-    from o11yctl.executors.helm import Helm
 
     assert options.bundle is not None
-    known = [s.reveal() for s in (options.sudo_password,) if s is not None]
+    known = [s.reveal() for s in (access.options.sudo_password,) if s is not None]
     token = env.get(ENV_GRAFANA_TOKEN, "").strip()
     if token:
         known.append(token)
-    helm: Helm | None = Helm(options.helm_binary or env.get("O11YCTL_HELM") or "helm",
-                             kubeconfig=str(options.kubeconfig) if options.kubeconfig else None,
-                             context=options.context)
+    helm: Any = access.helm()
     problem = None
     try:
-        assert helm is not None
         helm.version()
     except O11yError as exc:
         helm, problem = None, exc.message
-    return write_bundle(options.bundle, cfg=cfg, kube=kube, helm=helm, findings=findings, known_secrets=known,
-                        config_source=options.config_source, helm_problem=problem, server_version=server_version)
+    return write_bundle(options.bundle, cfg=cfg, kube=access.kube(), helm=helm, findings=findings,
+                        known_secrets=known, config_source=options.config_source, helm_problem=problem,
+                        server_version=server_version)

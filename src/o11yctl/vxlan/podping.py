@@ -25,6 +25,7 @@ from o11yctl.errors import KubeError, PreflightError
 from o11yctl.model import CheckResult, Status
 
 if TYPE_CHECKING:
+    from o11yctl.access import Access
     from o11yctl.config import Config
 
 GROUP = "pod-ping"
@@ -346,14 +347,13 @@ def _tail(text: str, lines: int = 3) -> str:
 # --- I/O ---------------------------------------------------------------------------------------------
 
 
-def run_pod_test(cfg: Config, *, kubeconfig: str | None = None, context: str | None = None, timeout: float = 60.0,
+def run_pod_test(cfg: Config, access: Access, *, timeout: float = 60.0,
                  say: Callable[[str], None] | None = None) -> PodTest:
     """Connect to the cluster and run the pod test; when no cluster is reachable, say why (not an error).
 
     Args:
         cfg: the configuration (``cluster.namespace``, ``images.test_image``, ``nodes``).
-        kubeconfig: ``--kubeconfig``; default ``$KUBECONFIG``, else ~/.kube/config.
-        context: ``--context``.
+        access: the command's access (``--kubeconfig``; default ``$KUBECONFIG``, else ~/.kube/config).
         timeout: seconds the test pods may take, from their creation (image pull included).
         say: called with one progress line.
 
@@ -362,26 +362,23 @@ def run_pod_test(cfg: Config, *, kubeconfig: str | None = None, context: str | N
         ``--kubeconfig``/``--context`` named a cluster that cannot be used).
     """
     base = PodTest(namespace=cfg.cluster.namespace, image=cfg.images.test_image, timeout=timeout)
-    status: Status = "WARN" if (kubeconfig or context) else "SKIP"
-    from o11yctl.executors.kube import connect
-
+    status: Status = "WARN" if access.options.kube_named else "SKIP"
     try:
-        kube = connect(kubeconfig, context, timeout=_REQUEST_TIMEOUT)
+        kube = access.kube()
     except PreflightError as exc:
         return replace(base, not_run=f"no cluster reachable ({exc.message}); the pod test was left out",
                        not_run_hint=exc.hint, not_run_status=status)
-    with kube:
-        try:
-            kube.server_version()
-        except KubeError as exc:
-            return replace(base, not_run=f"no cluster reachable ({exc.message}); the pod test was left out",
-                           not_run_hint=exc.hint, not_run_status=status)
-        try:
-            return gather(kube, namespace=base.namespace, image=base.image, nodes=[n.name for n in cfg.nodes],
-                          timeout=timeout, say=say)
-        except KubeError as exc:
-            return replace(base, not_run=f"the pod test could not run: {exc.message}", not_run_hint=exc.hint,
-                           not_run_status="WARN")
+    try:
+        kube.server_version()
+    except KubeError as exc:
+        return replace(base, not_run=f"no cluster reachable ({exc.message}); the pod test was left out",
+                       not_run_hint=exc.hint, not_run_status=status)
+    try:
+        return gather(kube, namespace=base.namespace, image=base.image, nodes=[n.name for n in cfg.nodes],
+                      timeout=timeout, say=say)
+    except KubeError as exc:
+        return replace(base, not_run=f"the pod test could not run: {exc.message}", not_run_hint=exc.hint,
+                       not_run_status="WARN")
 
 
 def gather(kube: PodApi, *, namespace: str, image: str, nodes: Sequence[str], timeout: float,

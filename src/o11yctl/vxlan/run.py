@@ -31,8 +31,8 @@ from o11yctl.vxlan.remote import (
 )
 
 if TYPE_CHECKING:
+    from o11yctl.access import Access
     from o11yctl.config import Config
-    from o11yctl.secrets import Secret
 
 T = TypeVar("T")
 COMMAND = "fix-vxlan"
@@ -58,11 +58,7 @@ class FixVxlanOptions:
         restart: restart K3s on the nodes that changed or still fail, after the fix.
         assume_yes: answer yes to "restart K3s?" when the overlay still fails.
         fix_checksum_offload: also turn off tx-checksum-ip-generic on the VXLAN device.
-        accept_new_host_keys: record unknown SSH host keys.
-        sudo_password: the sudo password, when sudo needs one.
         pod_test: also run the runbook's pod test when a cluster is reachable (not with ``dry_run``).
-        kubeconfig: the kubeconfig for the pod test (default ``$KUBECONFIG``, else ~/.kube/config).
-        context: its context.
         pod_test_timeout: seconds the test pods may take, image pull included.
     """
 
@@ -71,24 +67,21 @@ class FixVxlanOptions:
     restart: bool = False
     assume_yes: bool = False
     fix_checksum_offload: bool = False
-    accept_new_host_keys: bool = False
-    sudo_password: Secret | None = None
     pod_test: bool = False
-    kubeconfig: str | None = None
-    context: str | None = None
     pod_test_timeout: float = 60.0
 
 
-def run_fix_vxlan(cfg: Config, options: FixVxlanOptions, *, on_event: Callable[[str], None] | None = None,
-                  confirm: Callable[[str], bool] | None = None, runner: Runner | None = None) -> Report:
+def run_fix_vxlan(cfg: Config, access: Access, options: FixVxlanOptions | None = None, *,
+                  on_event: Callable[[str], None] | None = None,
+                  confirm: Callable[[str], bool] | None = None) -> Report:
     """Diagnose the overlay and, unless ``--check``/``--dry-run``, repair it.
 
     Args:
         cfg: the configuration.
+        access: the command's access (its SSH pool; the cluster for the pod test).
         options: the command's flags.
         on_event: called with one line per phase (progress).
         confirm: asked before restarting K3s without ``--restart``; default: never.
-        runner: the SSH pool to use; default: a new pool from ``cfg.ssh``.
 
     Returns:
         The report: checks of the final state, the steps run, the matrix and plan in ``extra``.
@@ -96,19 +89,13 @@ def run_fix_vxlan(cfg: Config, options: FixVxlanOptions, *, on_event: Callable[[
     Raises:
         UsageError: flags that exclude each other.
     """
+    options = options or FixVxlanOptions()
     if options.check and options.dry_run:
         raise UsageError("--check and --dry-run exclude each other", hint="--check diagnoses; --dry-run also plans")
     if options.check and (options.restart or options.fix_checksum_offload):
         raise UsageError("--check changes nothing, so it does not take --restart or --fix-checksum-offload",
                          hint="leave out --check to fix")
-    if runner is None:
-        from o11yctl.executors.ssh import SshOptions, SshPool
-
-        ssh = SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys,
-                                     sudo_password=options.sudo_password)
-        with SshPool(ssh) as pool:
-            return _FixVxlan(cfg, options, pool, on_event, confirm).run()
-    return _FixVxlan(cfg, options, runner, on_event, confirm).run()
+    return _FixVxlan(cfg, access, options, on_event, confirm).run()
 
 
 def diagnose(cfg: Config, runner: Runner, *, token: str | None = None) -> Diagnosis:
@@ -241,11 +228,12 @@ def _tail(text: str, lines: int = 3) -> str:
 class _FixVxlan:
     """One run of the command (holds the pieces the phases share)."""
 
-    def __init__(self, cfg: Config, options: FixVxlanOptions, runner: Runner,
+    def __init__(self, cfg: Config, access: Access, options: FixVxlanOptions,
                  on_event: Callable[[str], None] | None, confirm: Callable[[str], bool] | None) -> None:
         self.cfg = cfg
+        self.access = access
         self.options = options
-        self.runner = runner
+        self.runner: Runner = access.ssh()
         self.say = on_event or (lambda _line: None)
         self.confirm = confirm or (lambda _question: False)
         self.final: Diagnosis | None = None
@@ -328,7 +316,7 @@ class _FixVxlan:
         """The report with the pod test's rows; it is judged against the final diagnosis."""
         from o11yctl.vxlan import podping
 
-        test = podping.run_pod_test(self.cfg, kubeconfig=self.options.kubeconfig, context=self.options.context,
+        test = podping.run_pod_test(self.cfg, self.access,
                                     timeout=self.options.pod_test_timeout, say=self.say)
         rows = podping.judge(test, diag.ping)
         return dataclasses.replace(report, items=(*report.items, *rows),

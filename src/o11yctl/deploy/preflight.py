@@ -14,8 +14,9 @@ from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.errors import PreflightError
-from o11yctl.nodes import NodeChange, NodeTaint, node_change_for
-from o11yctl.plan import Plan
+from o11yctl.stack.context import stack_of
+from o11yctl.stack.nodes import NodeChange, NodeTaint, node_change_for
+from o11yctl.stack.plan import Plan
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 GATEWAY_VERSION = f"{GATEWAY_GROUP}/v1"
@@ -219,7 +220,8 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
         if kube is not None:
             nodes = kube.list("v1", "Node")
             problems += judge_nodes(cfg, nodes)
-            if any(s.id in ("helm.loki", "helm.tempo") for s in plan.steps):
+            on_storage = {c.name for c in stack_of(cfg).on_storage_node()}
+            if any(s.action == "helm-upgrade" and s.owner in on_storage for s in plan.steps):
                 storage = next((n for n in nodes if n["metadata"]["name"] == cfg.storage.node), None)
                 fix = node_fix(cfg, storage)
                 if fix is not None:
@@ -227,7 +229,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
                 problems += judge_node_fix(fix, label_nodes=label_nodes)
             if any(s.id == "route" for s in plan.steps):
                 problems += _gather_gateway(plan, kube, desired_namespace_labels, facts.objects)
-        helm_steps = [s for s in plan.steps if s.kind == "helm" and s.helm is not None]
+        helm_steps = [s for s in plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None
             if step.helm.local:

@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from o11yctl.checks import hints
-from o11yctl.checks.base import CheckContext, Polled, Verdict, failed, passed, poll
-from o11yctl.checks.loki import ReadyFacts, gather_ready, judge_ready
+from o11yctl.config import Config
 from o11yctl.executors.http import HttpResponse
+from o11yctl.stack.components import Component
+from o11yctl.verify import hints
+from o11yctl.verify.base import Check, CheckContext, Polled, Verdict, failed, passed, poll
+from o11yctl.verify.ready import ReadyFacts, gather_ready, judge_ready
 
 VERIFY_SERVICE = "o11yctl-verify"
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -197,3 +199,13 @@ def judge_search(facts: SearchFacts, *, namespace: str) -> Verdict:
 def check_search(ctx: CheckContext) -> Verdict:
     """tempo.search"""
     return judge_search(gather_search(ctx), namespace=ctx.namespace)
+
+
+def checks(cfg: Config, component: Component) -> tuple[Check, ...]:
+    """The checks of group ``tempo``."""
+    return (
+        Check("tempo.ready", component.name, "Tempo answers /ready", ("tempo-http",), check_ready),
+        Check("tempo.e2e", component.name, "a span sent over OTLP/HTTP can be fetched back", ("tempo-http", "otlp"),
+              check_e2e),
+        Check("tempo.search", component.name, "Tempo's search answers", ("tempo-http",), check_search),
+    )

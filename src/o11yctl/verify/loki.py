@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from o11yctl.checks import hints
-from o11yctl.checks.base import CheckContext, Polled, Verdict, failed, passed, poll
-from o11yctl.executors.http import HttpResponse, Transport
+from o11yctl.config import Config
+from o11yctl.executors.http import HttpResponse
+from o11yctl.stack.components import Component
+from o11yctl.verify import hints
+from o11yctl.verify.base import Check, CheckContext, Polled, Verdict, failed, passed, poll
+from o11yctl.verify.ready import gather_ready, judge_ready
 
 VERIFY_JOB = "o11yctl-verify"
 VERIFY_SELECTOR = f'{{job="{VERIFY_JOB}"}}'
@@ -26,52 +29,6 @@ _JSON = {"Content-Type": "application/json"}
 
 def _retry_unavailable(resp: HttpResponse) -> bool:
     return resp.status in _RETRY_STATUSES
-
-
-# --- /ready (shared with Tempo) -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReadyFacts:
-    """What /ready answered, every time it was asked."""
-
-    component: str
-    where: str
-    polled: Polled
-
-
-def gather_ready(ctx: CheckContext, component: str, transport: Transport) -> ReadyFacts:
-    """Ask ``/ready`` until it says ready, answers something other than 503, or time runs out."""
-    polled = poll(
-        lambda t: transport.request("GET", "/ready", timeout=t),
-        deadline=ctx.deadline,
-        request_timeout=ctx.request_timeout,
-        interval=ctx.poll_interval,
-        done=lambda r: r.status == 200,
-        again=lambda r: r.status == 503,
-    )
-    return ReadyFacts(component, transport.where, polled)
-
-
-def judge_ready(facts: ReadyFacts, *, namespace: str, not_ready_hint: str, service: str, port: int) -> Verdict:
-    """200 is ready; 503 until the deadline is still warming up; anything else is a failure."""
-    last = facts.polled.last
-    tries = len(facts.polled.attempts)
-    if last.status == 200:
-        if tries > 1:
-            return passed(f"ready after warming up for {facts.polled.seconds:.1f}s ({tries - 1} answers 503)")
-        return passed("ready")
-    if last.status is None:
-        return failed(f"{facts.where}: {last.error}",
-                      hints.unreachable(facts.component, facts.where, namespace, service=service, port=port))
-    if last.status == 503 and "no endpoints available" in last.text:
-        return failed(f"no Ready pod behind the Service after {facts.polled.seconds:.0f}s: {last.describe()}",
-                      f"the {facts.component} pod is not Ready: see cluster.pod.{facts.component.lower()} "
-                      f"(`o11yctl verify --only cluster`)")
-    if last.status == 503:
-        return failed(f"still warming up after {facts.polled.seconds:.0f}s: {last.describe()}",
-                      hints.warming_up(facts.component, facts.polled.seconds) + "; if it stays so, " + not_ready_hint)
-    return failed(f"/ready answered {last.describe()}", not_ready_hint)
 
 
 def check_ready(ctx: CheckContext) -> Verdict:
@@ -224,3 +181,14 @@ def judge_cluster_logs(facts: ClusterLogsFacts) -> Verdict:
 def check_cluster_logs(ctx: CheckContext) -> Verdict:
     """loki.cluster-logs"""
     return judge_cluster_logs(gather_cluster_logs(ctx))
+
+
+def checks(cfg: Config, component: Component) -> tuple[Check, ...]:
+    """The checks of group ``loki``."""
+    ns = cfg.cluster.namespace
+    return (
+        Check("loki.ready", component.name, "Loki answers /ready", ("loki-http",), check_ready),
+        Check("loki.e2e", component.name, "a pushed log line can be read back", ("loki-http",), check_e2e),
+        Check("loki.cluster-logs", component.name, f"logs of namespace {ns} arrive in Loki", ("loki-http",),
+              check_cluster_logs),
+    )

@@ -1,8 +1,8 @@
 """`o11yctl install`: preflight what the selected steps need, then walk the plan.
 
-Only the executors the plan needs are created: `install --only storage` opens
-SSH connections and never touches the cluster; a plan without SSH steps never
-opens one. The order of a run:
+Only the executors the plan needs are opened: `install --only storage` opens SSH
+connections and never touches the cluster; a plan without SSH steps never opens one.
+The order of a run:
 
 1. render the files (a template error stops here);
 2. preflight: kubeconfig and API, helm, nodes, the storage node's label and taint,
@@ -11,7 +11,7 @@ opens one. The order of a run:
 4. read what would change; ``--diff`` stops here and reports it. Changes to objects
    or releases that already exist (made by hand, or by an earlier run with another
    configuration) are shown and need a confirmation (or ``--yes``);
-5. with ``--label-nodes``, add the storage node's missing label and taint;
+5. with ``--label-nodes``, give the storage node the labels and taints the config names;
 6. carry out the steps in order, stopping at the first failure.
 
 Steps run one after another, never concurrently: each depends on the one before
@@ -21,19 +21,21 @@ helm's ``--wait`` already waits for the slow part.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from o11yctl.apply import Callbacks, Handler, StepFailed, apply_plan
+from o11yctl.deploy.walk import Callbacks, Handler, StepFailed, apply_plan
 from o11yctl.errors import O11yError, PreflightError
 from o11yctl.model import Report, StepResult, count_outcomes
-from o11yctl.plan import MANIFEST_FILES, Plan, StepKind
+from o11yctl.stack.plan import Action, Plan
+from o11yctl.stack.render import render_config
+
+if TYPE_CHECKING:
+    from o11yctl.access import Access
 
 #: Asks the user: (question, lines describing what would change) -> yes?
 Confirm = Callable[[str, Sequence[str]], bool]
@@ -41,60 +43,46 @@ Confirm = Callable[[str, Sequence[str]], bool]
 
 @dataclass(frozen=True, slots=True)
 class InstallOptions:
-    """Everything `install` takes besides the plan."""
+    """What `install` was asked to do, besides the plan and how to reach the cluster."""
 
     diff: bool = False
     assume_yes: bool = False
-    kubeconfig: Path | None = None
-    context: str | None = None
-    accept_new_host_keys: bool = False
-    sudo_password: Any = None
     recover: bool = False
     label_nodes: bool = False
     allow_chart_mismatch: bool = False
-    json_output: bool = False
-    helm_binary: str | None = None  # default: $O11YCTL_HELM, else `helm` on PATH
     wait_timeout: float | None = None  # default: charts.timeout
     bind_timeout: float = 30.0
     poll_interval: float = 2.0
-    request_timeout: float = 30.0
 
 
 class Declined(O11yError):
     """The user did not confirm; nothing was changed."""
 
 
-def helm_binary(options: InstallOptions) -> str:
-    """The helm to run: the option, else ``$O11YCTL_HELM``, else ``helm`` from PATH."""
-    return options.helm_binary or os.environ.get("O11YCTL_HELM") or "helm"
+def cluster_executors(plan: Plan, access: Access) -> tuple[Any, Any]:
+    """The Kubernetes and helm executors the plan needs (None for those it does not).
 
-
-def connect_cluster(plan: Plan, options: InstallOptions, stack: ExitStack) -> tuple[Any, Any]:
-    """The Kubernetes and helm executors the plan needs (None for those it does not)."""
-    kinds = {s.kind for s in plan.steps}
+    Raises:
+        PreflightError: no usable kubeconfig (exit 3; nothing was changed).
+    """
     kube = helm = None
-    if kinds & {"apply", "helm", "wait"}:
-        from o11yctl.executors.kube import connect
-
+    if plan.needs("apply") or plan.needs("helm") or plan.needs("wait"):
         try:
-            kube = connect(options.kubeconfig, options.context, timeout=options.request_timeout)
+            kube = access.kube()
         except PreflightError as exc:
             raise PreflightError(f"preflight: {exc.message}; nothing was changed", hint=exc.hint) from exc
-        stack.callback(kube.close)
-    if "helm" in kinds:
-        from o11yctl.executors.helm import Helm
-
-        helm = Helm(helm_binary(options), kubeconfig=str(options.kubeconfig) if options.kubeconfig else None,
-                    context=options.context)
+    if plan.needs("helm"):
+        helm = access.helm()
     return kube, helm
 
 
-def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | None = None,
-                confirm: Confirm | None = None) -> Report:
+def run_install(plan: Plan, access: Access, options: InstallOptions | None = None, *,
+                callbacks: Callbacks | None = None, confirm: Confirm | None = None) -> Report:
     """Preflight, then carry out ``plan`` (or, with ``options.diff``, only say what it would change).
 
     Args:
         plan: the selected steps.
+        access: how to reach the cluster, helm and the nodes.
         options: the install flags.
         callbacks: progress events.
         confirm: asks the user before existing objects or releases are changed; without it (and
@@ -105,18 +93,17 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
         Declined: changes to existing things were not confirmed; nothing was changed.
         StepFailed: a step failed; its ``report`` says what was already done.
     """
-    from o11yctl import preflight
-    from o11yctl.deploy import Deployer, DeployOptions, change_lines
-    from o11yctl.render import render_config
+    from o11yctl.deploy import preflight
+    from o11yctl.deploy.cluster import Deployer, DeployOptions, change_lines
 
+    options = options or InstallOptions()
     files = render_config(plan.config)
-    kinds = {s.kind for s in plan.steps}
     with ExitStack() as stack:
-        kube, helm = connect_cluster(plan, options, stack)
+        kube, helm = cluster_executors(plan, access)
         facts = preflight.gather(
             plan, kube, helm, recover=options.recover, label_nodes=options.label_nodes,
             allow_chart_mismatch=options.allow_chart_mismatch,
-            desired_namespace_labels=_namespace_labels(files),
+            desired_namespace_labels=_namespace_labels(plan, files),
         )
         deployer = Deployer(plan, kube, helm, files, DeployOptions(
             recover=options.recover, wait_timeout=options.wait_timeout, poll_interval=options.poll_interval,
@@ -124,11 +111,11 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
         stack.callback(deployer.cleanup)
         if options.diff:
             return _diff_report(deployer, facts)
-        handlers: dict[StepKind, Handler] = {}
-        if "ssh" in kinds:
-            from o11yctl.storage import storage_handler
+        handlers: dict[Action, Handler] = {}
+        if plan.needs("ssh"):
+            from o11yctl.deploy.remote import prepare_storage, ssh_handler
 
-            handlers["ssh"] = stack.enter_context(storage_handler(plan, options))
+            handlers["ssh"] = stack.enter_context(ssh_handler(plan, access, prepare_storage))
         if kube is not None:
             to_confirm = change_lines(deployer.diff())
             if facts.node_fixes and options.label_nodes:
@@ -139,7 +126,8 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
                     f"nothing was changed: {len(to_confirm)} existing object(s) or release(s) would change "
                     "and that was not confirmed",
                     hint="see them with `o11yctl install --diff`; re-run with --yes to go ahead")
-        handlers.update({"apply": deployer.apply_step, "helm": deployer.helm_step, "wait": deployer.wait_step})
+        handlers.update({"apply": deployer.apply_step, "helm-upgrade": deployer.helm_step,
+                         "wait": deployer.wait_step})
         before = _label_nodes(kube, facts.node_fixes) if options.label_nodes and facts.node_fixes else []
         try:
             report = apply_plan(plan, handlers, callbacks=callbacks)
@@ -153,13 +141,19 @@ def run_install(plan: Plan, options: InstallOptions, *, callbacks: Callbacks | N
                       extra={"cluster": facts.server_version, "helm": facts.helm_version})
 
 
-def _namespace_labels(files: dict[str, str]) -> dict[str, str]:
-    docs = [d for d in yaml.safe_load_all(files[MANIFEST_FILES["namespace"]]) if d]
+def _namespace_labels(plan: Plan, files: dict[str, str]) -> dict[str, str]:
+    step = next((s for s in plan.steps if s.id == "namespace"), None)
+    manifest = step.manifest if step is not None else None
+    if manifest is None:
+        from o11yctl.stack.context import stack_of
+
+        manifest = stack_of(plan.config).get("namespace").manifest
+    docs = [d for d in yaml.safe_load_all(files[manifest or ""]) if d]
     return dict(((docs[0] if docs else {}).get("metadata") or {}).get("labels") or {})
 
 
 def _label_nodes(kube: Any, fixes: Sequence[Any]) -> list[StepResult]:
-    from o11yctl.nodes import apply_node_change
+    from o11yctl.stack.nodes import apply_node_change
 
     return [apply_node_change(kube, fix, step=f"label-nodes.{fix.node}", component="storage") for fix in fixes]
 
@@ -175,3 +169,45 @@ def _diff_report(deployer: Any, facts: Any) -> Report:
                   extra={"diff": True, "changes": [
                       {"step": c.step_id, "target": c.target, "outcome": c.outcome, "lines": list(c.lines),
                        "exists": c.exists, "adopted": c.adopted} for c in changes]})
+
+
+# --- the dry run ---------------------------------------------------------------------------------
+
+
+def _objects(text: str) -> list[str]:
+    out = []
+    for doc in yaml.safe_load_all(text):
+        if not doc:
+            continue
+        meta = doc.get("metadata", {})
+        name = meta.get("name", "?")
+        if meta.get("namespace"):
+            name = f"{meta['namespace']}/{name}"
+        out.append(f"{doc.get('kind', '?')} {name}")
+    return out
+
+
+def dry_run_report(plan: Plan) -> Report:
+    """The plan as a report for `install --dry-run`: every step `skipped` (nothing runs).
+
+    The manifests are rendered (offline) so the plan can name every object it would apply.
+    """
+    files = render_config(plan.config)
+    steps = []
+    for n, s in enumerate(plan.steps, 1):
+        lines = s.display_lines()
+        objects = _objects(files[s.manifest]) if s.manifest else []
+        if objects:
+            lines = [*lines, *(f"  {o}" for o in objects)]
+        steps.append({
+            "n": n, "id": s.id, "component": s.component, "kind": s.kind, "description": s.description,
+            "host": s.host, "commands": lines, "manifest": s.manifest, "objects": objects,
+            "helm_argv": list(s.helm.argv()) if s.helm else None, "depends_on": list(s.depends_on),
+        })
+    items = tuple(
+        StepResult(id=s.id, component=s.component, outcome="skipped", host=s.host, detail=s.description)
+        for s in plan.steps
+    )
+    return Report("install", items=items,
+                  summary=f"dry run: {len(plan.steps)} steps planned; nothing was contacted or changed",
+                  extra={"dry_run": True, "namespace": plan.config.cluster.namespace, "plan": steps})

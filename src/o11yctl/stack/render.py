@@ -1,8 +1,9 @@
-"""Jinja rendering of the runbook's eight files.
+"""Jinja rendering of the stack's files (the runbook's eight for the default stack).
 
 One strict environment (StrictUndefined, trailing newlines kept) over the
 templates shipped inside the package. Rendering is pure: a context in, file
-texts out. Writing them to disk is :func:`write_files`'s job.
+texts out. Writing them to disk is :func:`write_files`'s job, and
+:func:`render_to_dir` (``o11yctl render``) does both.
 """
 
 from __future__ import annotations
@@ -18,19 +19,15 @@ from typing import Any
 
 import jinja2
 
+from o11yctl.config import Config
 from o11yctl.errors import TemplateError
+from o11yctl.model import Outcome, Report, StepResult
+from o11yctl.stack.components import stack_for
+from o11yctl.stack.context import build_context
 
-#: The runbook's "Files Overview", in order: rendered name -> template name.
-FILES: tuple[str, ...] = (
-    "00-namespace.yaml",
-    "01-loki-storage.yaml",
-    "02-loki-values.yaml",
-    "03-alloy-values.yaml",
-    "04-grafana-values.yaml",
-    "05-grafana-httproute.yaml",
-    "06-tempo-storage.yaml",
-    "07-tempo-values.yaml",
-)
+#: The files of the default stack: the runbook's "Files Overview", in order.
+FILES: tuple[str, ...] = stack_for().files
+
 TEMPLATE_SUFFIX = ".j2"
 
 
@@ -39,7 +36,7 @@ def templates_dir() -> Path:
     packaged = Path(str(resources.files("o11yctl"))) / "templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "templates"
+    return Path(__file__).resolve().parents[3] / "templates"
 
 
 def _to_json(value: Any) -> str:
@@ -50,7 +47,8 @@ def _to_json(value: Any) -> str:
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        # The package's templates, and a component's own template by its absolute path.
+        loader=jinja2.FileSystemLoader([str(templates_dir()), "/"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -62,10 +60,10 @@ def _environment() -> jinja2.Environment:
 
 
 def render_files(context: Mapping[str, Any]) -> dict[str, str]:
-    """Render every template with ``context``.
+    """Render every file the context lists (``context["files"]``, see ``stack.context.build_context``).
 
     Args:
-        context: the values the templates place (see ``build_context`` in plan/config).
+        context: the values the templates place.
 
     Returns:
         Rendered file name -> text, in the runbook's order.
@@ -75,13 +73,42 @@ def render_files(context: Mapping[str, Any]) -> dict[str, str]:
     """
     env = _environment()
     out: dict[str, str] = {}
-    for name in FILES:
-        template_name = name + TEMPLATE_SUFFIX
+    for name, spec in context["files"].items():
+        template_name = _template(spec["dir"], spec["template"])
+        values = dict(context)
+        if spec["volume"]:
+            values["volume"] = context[spec["volume"]]
         try:
-            out[name] = env.get_template(template_name).render(**context)
+            out[name] = env.get_template(template_name).render(**values)
         except jinja2.TemplateError as exc:
             raise TemplateError.from_jinja(template_name, exc, templates_dir()) from exc
     return out
+
+
+def _template(directory: str, name: str) -> str:
+    """A chart set's own template, else the shared one."""
+    if directory and (templates_dir() / directory / name).is_file():
+        return f"{directory}/{name}"
+    return name
+
+
+def render_config(cfg: Config) -> dict[str, str]:
+    """The files for ``cfg``: file name -> text."""
+    return render_files(build_context(cfg))
+
+
+def render_to_dir(cfg: Config, out_dir: Path) -> Report:
+    """Render and write the files atomically into ``out_dir``; report created/changed/unchanged per file."""
+    files = render_config(cfg)
+    before = {name: (out_dir / name).read_text(encoding="utf-8") if (out_dir / name).is_file() else None
+              for name in files}
+    write_files(files, out_dir)
+    items = []
+    for name, text in files.items():
+        old = before[name]
+        outcome: Outcome = "created" if old is None else ("unchanged" if old == text else "changed")
+        items.append(StepResult(id=name, component="render", outcome=outcome, detail=str(out_dir / name)))
+    return Report("render", items=tuple(items), summary=f"wrote {len(files)} files to {out_dir}")
 
 
 def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:

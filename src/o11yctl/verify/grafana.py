@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from o11yctl.checks import hints
-from o11yctl.checks.base import CheckContext, Verdict, failed, passed
+from o11yctl.config import Config
 from o11yctl.executors.http import HttpResponse, Transport
+from o11yctl.stack.components import Component
+from o11yctl.verify import hints
+from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed
+from o11yctl.verify.cluster import check_httproute
 
 #: (uid attribute of CheckContext, Grafana plugin type, the component's name in messages)
 _DATASOURCES = (("loki_uid", "loki", "Loki"), ("tempo_uid", "tempo", "Tempo"))
@@ -186,3 +190,22 @@ def check_correlation(ctx: CheckContext) -> Verdict:
     """grafana.correlation"""
     return judge_correlation(gather_datasources(ctx, health=False), where=ctx.grafana_api.where,
                              namespace=ctx.namespace)
+
+
+def checks(cfg: Config, component: Component) -> tuple[Check, ...]:
+    """The checks of group ``grafana``: health, data sources, correlation, the public URL and the HTTPRoute."""
+    ns = cfg.cluster.namespace
+    gw = cfg.route.gateway
+    gateway = f"{gw.namespace}/{gw.name}"
+    route_name = component.endpoint.service if component.endpoint else component.name
+    return (
+        Check("grafana.health", component.name, "Grafana answers /api/health", ("grafana-http",), check_health),
+        Check("grafana.datasources", component.name, "the Loki and Tempo data sources work",
+              ("grafana-api", "grafana-auth"), check_datasources),
+        Check("grafana.correlation", component.name, "traces and logs link to each other",
+              ("grafana-api", "grafana-auth"), check_correlation),
+        Check("grafana.route", component.name, f"{cfg.route.url} answers through the gateway", ("route",),
+              partial(check_route, gateway=gateway)),
+        Check("grafana.httproute", component.name, f"HTTPRoute {ns}/{route_name} is Accepted", ("kube",),
+              check_httproute(route_name, gw.name, gw.namespace)),
+    )

@@ -21,6 +21,7 @@ them.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import ipaddress
 import os
 import secrets
@@ -28,21 +29,23 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from o11yctl.checks import grafana, loki, tempo
-from o11yctl.checks.base import Check, CheckContext, Deadline, Targets
-from o11yctl.checks.cluster import alloy_checks, cluster_checks, grafana_basic_auth, httproute_check
-from o11yctl.checks.runner import OnResult, run_checks
 from o11yctl.config import Config
-from o11yctl.context import GRAFANA_SERVICE_PORT, LOKI_PORT, RELEASES, TEMPO_PORT, build_context, data_dir
-from o11yctl.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, O11yError, PreflightError, UsageError
+from o11yctl.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, O11yError, UsageError
 from o11yctl.executors.http import DirectTransport, Headers, ServiceProxyTransport, Transport
-from o11yctl.model import CHECK_GROUPS, CheckResult, Report
-from o11yctl.plan import parse_components, select
+from o11yctl.model import CheckResult, Report
 from o11yctl.secrets import Secret
+from o11yctl.stack.context import DATASOURCE_UIDS, data_dir, stack_of
+from o11yctl.stack.plan import parse_components, select
+from o11yctl.verify.base import Check, CheckContext, Deadline, Targets
+from o11yctl.verify.cluster import cluster_checks, grafana_basic_auth
+from o11yctl.verify.ready import service_ready_check
+from o11yctl.verify.runner import OnResult, run_checks
+
+if TYPE_CHECKING:
+    from o11yctl.access import Access
 
 ENV_GRAFANA_TOKEN = "O11YCTL_GRAFANA_TOKEN"
 OTLP_HTTP_PORT = 4318
@@ -62,9 +65,6 @@ class VerifyOptions:
     tempo_url: str | None = None
     otlp_url: str | None = None
     grafana_url: str | None = None
-    kubeconfig: str | None = None
-    context: str | None = None
-    accept_new_host_keys: bool = False
     timeout: float = 60.0
     request_timeout: float = 10.0
     poll_interval: float = 0.5
@@ -75,30 +75,21 @@ class VerifyOptions:
 
 
 def verify_checks(cfg: Config) -> tuple[Check, ...]:
-    """Every check of `verify`, grouped and ordered as the report shows them."""
-    ns = cfg.cluster.namespace
-    gw = cfg.route.gateway
-    gateway = f"{gw.namespace}/{gw.name}"
-    return (
-        *cluster_checks(storage_node=cfg.storage.node, namespace=ns),
-        Check("loki.ready", "loki", "Loki answers /ready", ("loki",), loki.check_ready),
-        Check("loki.e2e", "loki", "a pushed log line can be read back", ("loki",), loki.check_e2e),
-        Check("loki.cluster-logs", "loki", f"logs of namespace {ns} arrive in Loki", ("loki",),
-              loki.check_cluster_logs),
-        Check("tempo.ready", "tempo", "Tempo answers /ready", ("tempo",), tempo.check_ready),
-        Check("tempo.e2e", "tempo", "a span sent over OTLP/HTTP can be fetched back", ("tempo", "otlp"),
-              tempo.check_e2e),
-        Check("tempo.search", "tempo", "Tempo's search answers", ("tempo",), tempo.check_search),
-        *alloy_checks(),
-        Check("grafana.health", "grafana", "Grafana answers /api/health", ("grafana",), grafana.check_health),
-        Check("grafana.datasources", "grafana", "the Loki and Tempo data sources work",
-              ("grafana-api", "grafana-auth"), grafana.check_datasources),
-        Check("grafana.correlation", "grafana", "traces and logs link to each other",
-              ("grafana-api", "grafana-auth"), grafana.check_correlation),
-        Check("grafana.route", "grafana", f"{cfg.route.url} answers through the gateway", ("route",),
-              partial(grafana.check_route, gateway=gateway)),
-        httproute_check(ns, gateway=gw.name, gateway_ns=gw.namespace),
-    )
+    """Every check of `verify`, grouped and ordered as the report shows them.
+
+    The ``cluster`` group comes from the components' specs (claims, pods, data directories);
+    then each component's own checks: its module under :mod:`o11yctl.verify` when the spec
+    names one, else a readiness check of its Service when it has a readiness path.
+    """
+    stack = stack_of(cfg)
+    out = list(cluster_checks(cfg, stack))
+    for c in stack:
+        if c.checks:
+            module = importlib.import_module(f"o11yctl.verify.{c.checks}")
+            out += module.checks(cfg, c)
+        elif c.endpoint and c.endpoint.ready_path:
+            out.append(service_ready_check(c))
+    return tuple(out)
 
 
 def parse_url(flag: str, value: str) -> str:
@@ -191,15 +182,15 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
     no_kube = kube_missing or ("no cluster access", "pass --kubeconfig (or set KUBECONFIG)")
     via = f"or give cluster access ({no_kube[0]}: {no_kube[1]})"
     unavailable = {
-        "loki": ("Loki not reachable: no --loki-url and no cluster access",
+        "loki-http": ("Loki not reachable: no --loki-url and no cluster access",
                  f"pass --loki-url, e.g. http://127.0.0.1:3100 after `kubectl port-forward -n {ns} svc/loki "
                  f"3100:3100`, {via}"),
-        "tempo": ("Tempo not reachable: no --tempo-url and no cluster access",
+        "tempo-http": ("Tempo not reachable: no --tempo-url and no cluster access",
                   f"pass --tempo-url, e.g. http://127.0.0.1:3200 after `kubectl port-forward -n {ns} svc/tempo "
                   f"3200:3200 4318:4318`, {via}"),
         "otlp": ("Tempo's OTLP/HTTP receiver not reachable: no --otlp-url and no cluster access",
                  f"pass --otlp-url (default: the --tempo-url host on port 4318), {via}"),
-        "grafana": ("Grafana not reachable: no --grafana-url and no cluster access",
+        "grafana-http": ("Grafana not reachable: no --grafana-url and no cluster access",
                     f"pass --grafana-url, e.g. http://127.0.0.1:3000{cfg.route.path.rstrip('/')} after "
                     f"`kubectl port-forward -n {ns} svc/grafana 3000:80`, {via}"),
         "grafana-api": ("Grafana's API not reachable", "pass --grafana-url"),
@@ -224,10 +215,20 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
 
     sub_path = cfg.route.path.rstrip("/")
     api_url = grafana_url or cfg.route.url
+    stack = stack_of(cfg)
+
+    def endpoint(name: str, port: int | None = None) -> Transport | None:
+        """Through the service proxy, to a component's Service (on ``port`` instead of its own, when given)."""
+        ep = stack.get(name).endpoint if stack.has(name) else None
+        if ep is None:
+            return None
+        return proxied(ep.service, port or ep.port, sub_path if name == "grafana" else "")
+
     auth: Headers | Callable[[], Headers] | None = grafana_auth_from_env(env)
     token = auth is not None
     if auth is None and kube is not None:
-        auth = _SecretAuth(kube, ns, RELEASES["grafana"])
+        grafana = stack.get("grafana").endpoint
+        auth = _SecretAuth(kube, ns, grafana.service if grafana else "grafana")
     refused = credentials_refused(api_url, token=token, allow_http_token=options.allow_http_token) \
         if auth is not None else None
     if refused is not None:
@@ -237,12 +238,10 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
         unavailable.pop("grafana-auth-insecure")
     verify_tls: bool | str = options.grafana_ca or True
     return Targets(
-        loki=DirectTransport(loki_url) if loki_url else proxied(RELEASES["loki"], LOKI_PORT),
-        tempo=DirectTransport(tempo_url) if tempo_url else proxied(RELEASES["tempo"], TEMPO_PORT),
-        otlp=DirectTransport(otlp_url) if otlp_url else (
-            None if tempo_url else proxied(RELEASES["tempo"], OTLP_HTTP_PORT)),
-        grafana=DirectTransport(grafana_url, verify_tls=verify_tls) if grafana_url else proxied(
-            RELEASES["grafana"], GRAFANA_SERVICE_PORT, sub_path),
+        loki=DirectTransport(loki_url) if loki_url else endpoint("loki"),
+        tempo=DirectTransport(tempo_url) if tempo_url else endpoint("tempo"),
+        otlp=DirectTransport(otlp_url) if otlp_url else (None if tempo_url else endpoint("tempo", OTLP_HTTP_PORT)),
+        grafana=DirectTransport(grafana_url, verify_tls=verify_tls) if grafana_url else endpoint("grafana"),
         grafana_api=DirectTransport(api_url, verify_tls=verify_tls),
         route=DirectTransport(cfg.route.url, verify_tls=verify_tls),
         grafana_auth=auth,
@@ -276,8 +275,8 @@ class _SecretAuth:
 
 
 def _close(targets: Targets) -> None:
-    for thing in (targets.loki, targets.tempo, targets.otlp, targets.grafana, targets.grafana_api, targets.route,
-                  targets.kube, targets.ssh):
+    """Close the HTTP transports (the access closes the cluster's and the nodes' connections)."""
+    for thing in (targets.loki, targets.tempo, targets.otlp, targets.grafana, targets.grafana_api, targets.route):
         close = getattr(thing, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):  # closing never fails the report
@@ -288,8 +287,8 @@ def _needs(checks: Sequence[Check]) -> set[str]:
     return {need for check in checks for need in check.needs}
 
 
-def connect_cluster(cfg: Config, options: VerifyOptions, checks: Sequence[Check],
-                    env: Mapping[str, str]) -> tuple[Any | None, tuple[str, str] | None, Any | None]:
+def open_for(checks: Sequence[Check], access: Access, options: VerifyOptions,
+             env: Mapping[str, str]) -> tuple[Any | None, tuple[str, str] | None, Any | None]:
     """The Kubernetes connection and SSH pool the selected checks can use, and why there is no connection.
 
     Only what some selected check could use is opened. A kubeconfig that is missing
@@ -302,24 +301,15 @@ def connect_cluster(cfg: Config, options: VerifyOptions, checks: Sequence[Check]
     kube = ssh = None
     missing: tuple[str, str] | None = None
     wants_kube = "kube" in needs or (
-        ("loki" in needs and not options.loki_url) or ("tempo" in needs and not options.tempo_url)
+        ("loki-http" in needs and not options.loki_url) or ("tempo-http" in needs and not options.tempo_url)
         or ("otlp" in needs and not (options.otlp_url or options.tempo_url))
-        or ("grafana" in needs and not options.grafana_url)
+        or ("grafana-http" in needs and not options.grafana_url)
         or ("grafana-auth" in needs and not grafana_auth_from_env(env))
     )
     if wants_kube:
-        from o11yctl.executors.kube import connect
-
-        try:
-            kube = connect(options.kubeconfig, options.context, timeout=options.request_timeout)
-        except PreflightError as exc:
-            if options.kubeconfig or options.context:
-                raise
-            missing = (f"no cluster access: {exc.message}", exc.hint or "pass --kubeconfig")
+        kube, missing = access.kube_or_reason()
     if "ssh" in needs:
-        from o11yctl.executors.ssh import SshOptions, SshPool
-
-        ssh = SshPool(SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys))
+        ssh = access.ssh()
     return kube, missing, ssh
 
 
@@ -347,7 +337,7 @@ def make_context(cfg: Config, options: VerifyOptions, targets: Targets) -> Check
     """
     from o11yctl.executors.ssh import ssh_target
 
-    uids = build_context(cfg)["datasources"]
+    uids = DATASOURCE_UIDS
     margin = min(1.0, options.timeout * 0.1)
     return CheckContext(
         targets=targets,
@@ -363,16 +353,17 @@ def make_context(cfg: Config, options: VerifyOptions, targets: Targets) -> Check
         grafana_node=cfg.components.grafana.node,
         data_owner=f"{cfg.storage.owner_uid}:{cfg.storage.owner_gid}",
         storage_target=ssh_target(cfg.storage_node),
-        data_dirs={c: data_dir(cfg, c) for c in ("loki", "tempo")},
+        data_dirs={c.name: data_dir(cfg, c) for c in stack_of(cfg).data},
     )
 
 
-def run_verify(cfg: Config, options: VerifyOptions, *, on_result: OnResult | None = None,
-               env: Mapping[str, str] | None = None) -> Report:
+def run_verify(cfg: Config, access: Access, options: VerifyOptions | None = None, *,
+               on_result: OnResult | None = None, env: Mapping[str, str] | None = None) -> Report:
     """Run the selected checks concurrently within ``options.timeout`` and build the report.
 
     Args:
         cfg: the validated configuration (namespace, node names, route URL).
+        access: how to reach the cluster and the storage node (opened only as the selected checks need).
         options: groups, URLs and timeouts.
         on_result: called as each check finishes (from its thread).
         env: environment to read ``O11YCTL_GRAFANA_TOKEN`` from (default: ``os.environ``).
@@ -384,18 +375,16 @@ def run_verify(cfg: Config, options: VerifyOptions, *, on_result: OnResult | Non
         UsageError: unknown group names, or a malformed URL or timeout.
         PreflightError: the kubeconfig named by --kubeconfig/--context cannot be used (exit 3).
     """
+    options = options or VerifyOptions()
     if options.timeout <= 0 or options.request_timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds", hint="for example --timeout 60")
-    groups = select(parse_components(options.only, flag="--only", allowed=CHECK_GROUPS),
-                    parse_components(options.skip, flag="--skip", allowed=CHECK_GROUPS), CHECK_GROUPS)
+    allowed = stack_of(cfg).check_groups
+    groups = select(parse_components(options.only, flag="--only", allowed=allowed),
+                    parse_components(options.skip, flag="--skip", allowed=allowed), allowed)
     checks = [c for c in verify_checks(cfg) if c.group in groups]
     env = os.environ if env is None else env
-    kube, kube_missing, ssh = connect_cluster(cfg, options, checks, env)
-    try:
-        targets = build_targets(cfg, options, env, kube=kube, kube_missing=kube_missing, ssh=ssh)
-    except BaseException:
-        _close(Targets(kube=kube, ssh=ssh))
-        raise
+    kube, kube_missing, ssh = open_for(checks, access, options, env)
+    targets = build_targets(cfg, options, env, kube=kube, kube_missing=kube_missing, ssh=ssh)
     started = time.monotonic()
     ctx = make_context(cfg, options, targets)
     try:

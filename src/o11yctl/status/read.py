@@ -10,48 +10,28 @@ Grafana's admin password is never read: the report says how to read it.
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from o11yctl.config import Config, parse_duration
-from o11yctl.context import LOKI_PORT, PV_NAMES, RELEASES
 from o11yctl.errors import EXIT_FAILED, EXIT_OK, O11yError
 from o11yctl.model import Report
+from o11yctl.stack.components import Component
+from o11yctl.stack.context import stack_of
+from o11yctl.stack.quantity import quantity_bytes
+
+if TYPE_CHECKING:
+    from o11yctl.access import Access
 
 SECTIONS: tuple[str, ...] = ("releases", "pods", "volumes", "storage", "ingestion")
-_QUANTITY = re.compile(r"^([0-9.]+)([KMGTPE]i?|k)?$")
-_UNITS = {None: 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6,
-          "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6}
 #: Loki's counter of bytes received by its distributor (log lines, uncompressed).
 INGEST_METRIC = "loki_distributor_bytes_received_total"
 
 
-@dataclass(frozen=True, slots=True)
-class StatusOptions:
-    """Where to read from."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    helm_binary: str | None = None  # default: $O11YCTL_HELM, else `helm` on PATH
-    request_timeout: float = 10.0
-    accept_new_host_keys: bool = False
-
-
 # --- pure derivations ---------------------------------------------------------------------------
-
-
-def quantity_bytes(value: str | None) -> int | None:
-    """Bytes in a Kubernetes quantity such as ``200Gi``; None when it cannot be read."""
-    match = _QUANTITY.match(value or "")
-    if not match:
-        return None
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def human_age(seconds: float) -> str:
@@ -89,14 +69,16 @@ def pod_row(pod: Mapping[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def volume_row(component: str, pv: Mapping[str, Any] | None, pvc: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A component's PV and PVC: capacity, phases and what the claim is bound to."""
-    pv_name, pvc_name = PV_NAMES[component]
+def volume_row(component: Component, pv: Mapping[str, Any] | None, pvc: Mapping[str, Any] | None
+               ) -> dict[str, Any]:
+    """A data component's PV and PVC: capacity, phases and what the claim is bound to."""
+    assert component.volume is not None
+    pv_name, pvc_name = component.volume.pv, component.volume.pvc
     pv_spec, pvc_spec = (pv or {}).get("spec") or {}, (pvc or {}).get("spec") or {}
     capacity = ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage") or \
         (pv_spec.get("capacity") or {}).get("storage")
     return {
-        "component": component,
+        "component": component.name,
         "pv": pv_name if pv else None,
         "pv_status": ((pv or {}).get("status") or {}).get("phase") if pv else "missing",
         "pvc": pvc_name if pvc else None,
@@ -162,16 +144,12 @@ def _section(fn: Callable[[], Any]) -> tuple[Any, str | None]:
         return None, exc.message + (f" ({exc.hint})" if exc.hint else "")
 
 
-def read_status(cfg: Config, options: StatusOptions, *, kube: Any | None = None, helm: Any | None = None,
-                ssh: Any | None = None, now: Callable[[], float] = time.time) -> Report:
+def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.time) -> Report:
     """Read every part of the status at once and build the report.
 
     Args:
         cfg: the configuration.
-        options: kubeconfig, context, helm binary, timeouts.
-        kube: a Kubernetes connection (default: one from the kubeconfig).
-        helm: a helm runner (default: ``executors.helm.Helm``).
-        ssh: an SSH pool (default: one from ``cfg.ssh``).
+        access: how to reach the cluster, helm and the storage node.
         now: the clock (for ages and rates).
 
     Returns:
@@ -180,63 +158,58 @@ def read_status(cfg: Config, options: StatusOptions, *, kube: Any | None = None,
     Raises:
         PreflightError: no usable kubeconfig.
     """
-    from o11yctl.executors.helm import Helm
-    from o11yctl.executors.kube import connect
-    from o11yctl.executors.ssh import SshOptions, SshPool
-    from o11yctl.storage import human_bytes, read_usage
+    from o11yctl.stack.quantity import human_bytes
+    from o11yctl.status.usage import read_usage
 
     ns = cfg.cluster.namespace
-    own_kube = kube is None
-    own_ssh = ssh is None
-    kube = kube or connect(options.kubeconfig, options.context, timeout=options.request_timeout)
-    helm = helm or Helm(options.helm_binary or os.environ.get("O11YCTL_HELM") or "helm",
-                        kubeconfig=options.kubeconfig, context=options.context)
-    ssh = ssh or SshPool(SshOptions.from_config(cfg, accept_new_host_keys=options.accept_new_host_keys))
+    stack = stack_of(cfg)
+    kube = access.kube()
+    helm = access.helm()
+    timeout = access.options.request_timeout
     t = now()
-    try:
-        def releases() -> list[dict[str, Any]]:
-            found = helm.list_releases(ns)
-            return [{"name": name, "chart": r.chart, "app_version": r.app_version, "revision": r.revision,
-                     "status": r.status, "updated": r.updated[:19]}
-                    for name, r in sorted(found.items()) if name in RELEASES.values()]
+    releases_of_stack = {c.release for c in stack.releases}
 
-        def pods() -> list[dict[str, Any]]:
-            return [pod_row(p, t) for p in sorted(kube.list("v1", "Pod", ns),
-                                                   key=lambda p: p["metadata"]["name"])]
+    def releases() -> list[dict[str, Any]]:
+        found = helm.list_releases(ns)
+        return [{"name": name, "chart": r.chart, "app_version": r.app_version, "revision": r.revision,
+                 "status": r.status, "updated": r.updated[:19]}
+                for name, r in sorted(found.items()) if name in releases_of_stack]
 
-        def volumes() -> list[dict[str, Any]]:
-            return [volume_row(c, kube.get("v1", "PersistentVolume", PV_NAMES[c][0]),
-                               kube.get("v1", "PersistentVolumeClaim", PV_NAMES[c][1], ns)) for c in PV_NAMES]
+    def pods() -> list[dict[str, Any]]:
+        return [pod_row(p, t) for p in sorted(kube.list("v1", "Pod", ns), key=lambda p: p["metadata"]["name"])]
 
-        def storage() -> list[dict[str, Any]]:
-            return [{**u.to_json(), "used": human_bytes(u.used_bytes), "fs_size": human_bytes(u.fs_size_bytes),
-                     "fs_free": human_bytes(u.fs_free_bytes)} for u in read_usage(cfg, ssh, step="status")]
+    def volumes() -> list[dict[str, Any]]:
+        return [volume_row(c, kube.get("v1", "PersistentVolume", c.volume.pv),
+                           kube.get("v1", "PersistentVolumeClaim", c.volume.pvc, ns))
+                for c in stack.data if c.volume is not None]
 
-        def loki_metrics() -> str:
-            status, body = kube.proxy_request(ns, RELEASES["loki"], LOKI_PORT, "GET", "/metrics",
-                                              timeout=options.request_timeout)
-            if status != 200:
-                raise O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
-            return bytes(body).decode("utf-8", "replace")
+    def storage() -> list[dict[str, Any]]:
+        return [{**u.to_json(), "used": human_bytes(u.used_bytes), "fs_size": human_bytes(u.fs_size_bytes),
+                 "fs_free": human_bytes(u.fs_free_bytes)} for u in read_usage(cfg, access.ssh(), step="status")]
 
-        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="o11yctl-status") as pool:
-            futures = {name: pool.submit(_section, fn) for name, fn in
-                       (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
-                        ("ingestion", loki_metrics))}
-            parts = {name: f.result() for name, f in futures.items()}
-    finally:
-        if own_ssh:
-            ssh.close()
-        if own_kube:
-            kube.close()
+    loki = stack.get("loki").endpoint
+    assert loki is not None
+
+    def loki_metrics() -> str:
+        status, body = kube.proxy_request(ns, loki.service, loki.port, "GET", "/metrics", timeout=timeout)
+        if status != 200:
+            raise O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
+        return bytes(body).decode("utf-8", "replace")
+
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="o11yctl-status") as pool:
+        futures = {name: pool.submit(_section, fn) for name, fn in
+                   (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
+                    ("ingestion", loki_metrics))}
+        parts = {name: f.result() for name, f in futures.items()}
     problems = {name: err for name, (_value, err) in parts.items() if err}
-    retention = {"loki": cfg.components.loki.retention, "tempo": cfg.components.tempo.retention}
+    retention = {c.name: getattr(cfg.components, c.name).retention for c in stack.data}
     loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),
                          None) or quantity_bytes(cfg.components.loki.size)
     rate = None
     if parts["ingestion"][0] is not None:
         rate = ingestion(parts["ingestion"][0], now(), capacity_bytes=loki_capacity,
                          retention_days=parse_duration(cfg.components.loki.retention) / 86400)
+    grafana = stack.get("grafana").endpoint
     doc = {
         "namespace": ns,
         "releases": parts["releases"][0],
@@ -246,7 +219,7 @@ def read_status(cfg: Config, options: StatusOptions, *, kube: Any | None = None,
         "retention": retention,
         "ingestion": rate,
         "grafana": {"url": cfg.route.url, "admin_user": "admin",
-                    "password_command": password_command(ns, RELEASES["grafana"])},
+                    "password_command": password_command(ns, grafana.service if grafana else "grafana")},
         "problems": problems,
     }
     summary = "every part read" if not problems else f"could not read: {', '.join(problems)}"

@@ -17,7 +17,9 @@ from o11yctl.executors.http import Headers, HttpResponse, Transport
 from o11yctl.model import SshTarget, Status
 
 #: What a check can need. A check whose need is not available is skipped with the reason.
-NEEDS: tuple[str, ...] = ("loki", "tempo", "otlp", "grafana", "grafana-api", "grafana-auth", "route", "kube", "ssh")
+#: (``loki-http``: Loki's HTTP API, by URL or through the service proxy; likewise Tempo's and Grafana's.)
+NEEDS: tuple[str, ...] = ("loki-http", "tempo-http", "otlp", "grafana-http", "grafana-api", "grafana-auth", "route",
+                          "kube", "ssh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +97,10 @@ class Targets:
 
     def has(self, need: str) -> bool:
         value = {
-            "loki": self.loki,
-            "tempo": self.tempo,
+            "loki-http": self.loki,
+            "tempo-http": self.tempo,
             "otlp": self.otlp,
-            "grafana": self.grafana,
+            "grafana-http": self.grafana,
             "grafana-api": self.grafana_api,
             "grafana-auth": self.grafana_auth,
             "route": self.route,

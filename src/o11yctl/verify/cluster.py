@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from o11yctl.checks import hints
-from o11yctl.checks.base import Check, CheckContext, Verdict, failed, passed, warned
-from o11yctl.context import PV_NAMES, RELEASES
+from o11yctl.config import Config
 from o11yctl.errors import SudoPasswordRequired
 from o11yctl.model import CommandResult, SshTarget
 from o11yctl.secrets import Secret
+from o11yctl.stack.components import Component, Stack
+from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed, warned
 
 Obj = dict[str, Any]
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -45,7 +44,7 @@ class SshRunner(Protocol):
             step: str = "") -> CommandResult: ...
 
 
-def _kube(ctx: CheckContext) -> KubeReader:
+def kube_of(ctx: CheckContext) -> KubeReader:
     kube = ctx.targets.kube
     assert kube is not None
     return kube  # type: ignore[no-any-return]
@@ -55,7 +54,7 @@ def _conditions(obj: Obj) -> dict[str, Obj]:
     return {str(c.get("type")): c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
-def _name(obj: Obj) -> str:
+def name_of(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name", "?"))
 
 
@@ -75,7 +74,7 @@ def judge_namespace(ns: Obj | None, *, namespace: str) -> Verdict:
 
 def check_namespace(ctx: CheckContext) -> Verdict:
     """cluster.namespace"""
-    return judge_namespace(_kube(ctx).get("v1", "Namespace", ctx.namespace), namespace=ctx.namespace)
+    return judge_namespace(kube_of(ctx).get("v1", "Namespace", ctx.namespace), namespace=ctx.namespace)
 
 
 # --- volumes -------------------------------------------------------------------------------------
@@ -120,12 +119,13 @@ def judge_volume(pvc: Obj | None, pv: Obj | None, *, pvc_name: str, pv_name: str
     return failed(f"{pvc_name} is {phase} ({pv_name} is {pv_phase or 'unknown'})", pending_hint)
 
 
-def check_volume(component: str) -> Any:
+def check_volume(component: Component) -> Any:
     """cluster.volume.<component>"""
-    pv_name, pvc_name = PV_NAMES[component]
+    assert component.volume is not None
+    pv_name, pvc_name = component.volume.pv, component.volume.pvc
 
     def run(ctx: CheckContext) -> Verdict:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         return judge_volume(kube.get("v1", "PersistentVolumeClaim", pvc_name, ctx.namespace),
                             kube.get("v1", "PersistentVolume", pv_name), pvc_name=pvc_name, pv_name=pv_name,
                             namespace=ctx.namespace, storage_node=ctx.storage_node,
@@ -179,7 +179,7 @@ def judge_pod(pods: Sequence[Obj], *, component: str, namespace: str, node: str 
         return failed(f"no {component} pod {what} in namespace {namespace}",
                       f"install it: `o11yctl install --only {component.lower()}`")
     pod = next((p for p in mine if is_ready(p)), mine[0])
-    name, status = _name(pod), pod.get("status") or {}
+    name, status = name_of(pod), pod.get("status") or {}
     on = (pod.get("spec") or {}).get("nodeName") or ""
     phase = status.get("phase", "Unknown")
     logs = f"`kubectl logs -n {namespace} {name} --tail=50`"
@@ -208,83 +208,20 @@ def judge_pod(pods: Sequence[Obj], *, component: str, namespace: str, node: str 
     return passed(f"{name} Running and Ready on {on}{mounts} ({_restarts(pod)} restarts)")
 
 
-def check_pod(component: str) -> Any:
-    """cluster.pod.<component>"""
+def check_pod(component: Component, node: str | None) -> Any:
+    """cluster.pod.<component>: a data component's pod is the one mounting its claim; others go by label."""
 
     def run(ctx: CheckContext) -> Verdict:
-        kube = _kube(ctx)
-        if component in PV_NAMES:
+        kube = kube_of(ctx)
+        if component.volume is not None:
             pods = kube.list("v1", "Pod", ctx.namespace)
-            return judge_pod(pods, component=component.capitalize(), namespace=ctx.namespace,
-                             node=ctx.storage_node, pvc=PV_NAMES[component][1], owner=ctx.data_owner)
-        pods = kube.list("v1", "Pod", ctx.namespace, label_selector=f"app.kubernetes.io/name={component}")
-        return judge_pod(pods, component=component.capitalize(), namespace=ctx.namespace,
-                         node=ctx.grafana_node, pvc=None, owner=ctx.data_owner)
+            return judge_pod(pods, component=component.title, namespace=ctx.namespace, node=node,
+                             pvc=component.volume.pvc, owner=ctx.data_owner)
+        pods = kube.list("v1", "Pod", ctx.namespace, label_selector=f"app.kubernetes.io/name={component.pod_label}")
+        return judge_pod(pods, component=component.title, namespace=ctx.namespace, node=node, pvc=None,
+                         owner=ctx.data_owner)
 
     return run
-
-
-# --- Alloy ---------------------------------------------------------------------------------------
-
-
-def judge_alloy_pods(nodes: Sequence[Obj], pods: Sequence[Obj], *, namespace: str) -> Verdict:
-    """One Ready Alloy pod on every node (the storage node's taint included)."""
-    node_names = sorted(_name(n) for n in nodes)
-    ready_on = {(p.get("spec") or {}).get("nodeName") for p in pods if is_ready(p)}
-    missing = [n for n in node_names if n not in ready_on]
-    if not missing:
-        return passed(f"{len(node_names)}/{len(node_names)} nodes run a Ready Alloy pod")
-    tainted = [n for n in nodes if _name(n) in missing and (n.get("spec") or {}).get("taints")]
-    hint = f"`kubectl get pods -n {namespace} -l app.kubernetes.io/name=alloy -o wide`"
-    if tainted:
-        taints = ", ".join(f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}"
-                           for t in (tainted[0].get("spec") or {}).get("taints") or [])
-        hint = (f"{_name(tainted[0])} carries the taint {taints}: Alloy's DaemonSet needs a toleration for it "
-                f"(the Alloy values); re-apply them with `o11yctl install --only alloy`; then {hint}")
-    return failed(f"{len(node_names) - len(missing)}/{len(node_names)} nodes run a Ready Alloy pod; "
-                  f"none on {', '.join(missing)}", hint)
-
-
-def check_alloy_pods(ctx: CheckContext) -> Verdict:
-    """alloy.pods"""
-    kube = _kube(ctx)
-    return judge_alloy_pods(kube.list("v1", "Node"),
-                            kube.list("v1", "Pod", ctx.namespace, label_selector="app.kubernetes.io/name=alloy"),
-                            namespace=ctx.namespace)
-
-
-PUSH_ERROR = re.compile(r"context deadline exceeded", re.IGNORECASE)
-
-
-def judge_alloy_logs(logs: Mapping[str, str], *, namespace: str) -> Verdict:
-    """Recent Alloy logs mentioning "context deadline exceeded" mean pushes to Loki time out."""
-    if not logs:
-        return failed(f"no running Alloy pod in namespace {namespace}", "see alloy.pods; install it with "
-                      "`o11yctl install --only alloy`")
-    bad = {pod: [line for line in text.splitlines() if PUSH_ERROR.search(line)] for pod, text in logs.items()}
-    bad = {pod: lines for pod, lines in bad.items() if lines}
-    if not bad:
-        return passed(f"no \"context deadline exceeded\" in the last 15 minutes of {len(logs)} Alloy pod(s)")
-    counts = ", ".join(f"{pod}: {len(lines)}" for pod, lines in sorted(bad.items()))
-    return failed(f"\"context deadline exceeded\" in Alloy's logs ({counts})", hints.alloy_not_shipping(namespace))
-
-
-def check_alloy_logs(ctx: CheckContext) -> Verdict:
-    """alloy.push-errors: the last 15 minutes of each Alloy pod's log."""
-    kube = _kube(ctx)
-    pods = kube.list("v1", "Pod", ctx.namespace, label_selector="app.kubernetes.io/name=alloy")
-    logs: dict[str, str] = {}
-    for pod in pods:
-        if (pod.get("status") or {}).get("phase") not in ("Running", "Succeeded", "Failed"):
-            continue  # never started: no log yet (alloy.pods reports it)
-        name = _name(pod)
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        text = kube.pod_log(ctx.namespace, name, container="alloy" if "alloy" in containers else None,
-                            since_seconds=900, tail_lines=2000, timeout=ctx.deadline.timeout(ctx.request_timeout))
-        if text is None:
-            continue  # gone, or its container has not started yet (alloy.pods reports it)
-        logs[name] = text
-    return judge_alloy_logs(logs, namespace=ctx.namespace)
 
 
 # --- the HTTPRoute -------------------------------------------------------------------------------
@@ -316,12 +253,11 @@ def judge_httproute(route: Obj | None, *, namespace: str, name: str, gateway: st
     return passed(f"Accepted by Gateway {gateway_ns}/{gateway}")
 
 
-def check_httproute(gateway: str, gateway_ns: str) -> Any:
-    """grafana.httproute"""
+def check_httproute(name: str, gateway: str, gateway_ns: str) -> Any:
+    """grafana.httproute: the HTTPRoute ``name`` of the stack's namespace."""
 
     def run(ctx: CheckContext) -> Verdict:
-        name = RELEASES["grafana"]
-        route = _kube(ctx).get(GATEWAY_API, "HTTPRoute", name, ctx.namespace)
+        route = kube_of(ctx).get(GATEWAY_API, "HTTPRoute", name, ctx.namespace)
         return judge_httproute(route, namespace=ctx.namespace, name=name, gateway=gateway, gateway_ns=gateway_ns)
 
     return run
@@ -340,11 +276,15 @@ class DataDirFacts:
     ls: CommandResult
 
 
-_EXPECTED = {"loki": ("wal", "tsdb-"), "tempo": ("wal",)}
+def judge_data_dir(facts: DataDirFacts, *, component: str, owner: str, expected: tuple[str, ...] = ()) -> Verdict:
+    """The directory exists and holds what the component writes first (Loki: wal/ and tsdb-*; Tempo: wal/).
 
-
-def judge_data_dir(facts: DataDirFacts, *, component: str, owner: str) -> Verdict:
-    """The directory exists and holds what the component writes first (Loki: wal/ and tsdb-*; Tempo: wal/)."""
+    Args:
+        facts: ``ls`` and ``du`` of the directory.
+        component: the component's name (``loki``).
+        owner: the directories' owner, for the hints.
+        expected: entries the component writes (``wal``; a name ending in ``-`` is a prefix).
+    """
     where = f"{facts.node}:{facts.path}"
     if not facts.ls.ok:
         err = facts.ls.stderr.strip().splitlines()[-1] if facts.ls.stderr.strip() else f"exit {facts.ls.exit_code}"
@@ -360,8 +300,7 @@ def judge_data_dir(facts: DataDirFacts, *, component: str, owner: str) -> Verdic
                       f"its pod must mount {component}-pvc and the directory must belong to {owner} "
                       "(`o11yctl install --only storage`); see the cluster.pod check")
     shown = ", ".join(e + "/" for e in entries[:6]) + (", …" if len(entries) > 6 else "")
-    expected = _EXPECTED[component]
-    if not any(e == x or (x.endswith("-") and e.startswith(x)) for e in entries for x in expected):
+    if expected and not any(e == x or (x.endswith("-") and e.startswith(x)) for e in entries for x in expected):
         wanted = " or ".join(x + "*" if x.endswith("-") else x + "/" for x in expected)
         return warned(f"{size} in {where} ({shown}), but no {wanted}",
                       f"is this {component.capitalize()}'s data? check the pod's volume mount")
@@ -369,8 +308,10 @@ def judge_data_dir(facts: DataDirFacts, *, component: str, owner: str) -> Verdic
     return passed(f"{size} in {where} ({shown}){note}")
 
 
-def check_data_dir(component: str) -> Any:
+def check_data_dir(c: Component) -> Any:
     """cluster.data.<component>: the runbook's ``du -sh`` over SSH."""
+    assert c.volume is not None
+    component, expected = c.name, c.volume.writes
 
     def run(ctx: CheckContext) -> Verdict:
         ssh: SshRunner | None = ctx.targets.ssh
@@ -395,7 +336,8 @@ def check_data_dir(component: str) -> Any:
 
         ls = run_argv(["ls", "-A1", "--", path])
         du = run_argv(["du", "-sh", "--", path]) if ls.ok else ls
-        return judge_data_dir(DataDirFacts(path, target.name, du, ls), component=component, owner=ctx.data_owner)
+        return judge_data_dir(DataDirFacts(path, target.name, du, ls), component=component, owner=ctx.data_owner,
+                              expected=expected)
 
     return run
 
@@ -422,35 +364,22 @@ def grafana_basic_auth(secret: Obj | None) -> dict[str, str | Secret] | None:
 # --- the definitions -----------------------------------------------------------------------------
 
 
-def cluster_checks(*, storage_node: str, namespace: str) -> tuple[Check, ...]:
-    """The checks of group ``cluster``."""
-    return (
-        Check("cluster.namespace", "cluster", f"namespace {namespace} exists", ("kube",), check_namespace),
-        Check("cluster.volume.loki", "cluster", "loki-pvc is Bound to loki-pv", ("kube",), check_volume("loki")),
-        Check("cluster.volume.tempo", "cluster", "tempo-pvc is Bound to tempo-pv", ("kube",),
-              check_volume("tempo")),
-        Check("cluster.pod.loki", "cluster", f"Loki runs and is Ready on {storage_node}", ("kube",),
-              check_pod("loki")),
-        Check("cluster.pod.tempo", "cluster", f"Tempo runs and is Ready on {storage_node}", ("kube",),
-              check_pod("tempo")),
-        Check("cluster.pod.grafana", "cluster", "Grafana is Ready", ("kube",), check_pod("grafana")),
-        Check("cluster.data.loki", "cluster", f"Loki writes to its data directory on {storage_node}", ("ssh",),
-              check_data_dir("loki")),
-        Check("cluster.data.tempo", "cluster", f"Tempo writes to its data directory on {storage_node}", ("ssh",),
-              check_data_dir("tempo")),
-    )
-
-
-def alloy_checks() -> tuple[Check, ...]:
-    """The checks of group ``alloy``."""
-    return (
-        Check("alloy.pods", "alloy", "one Ready Alloy pod per node", ("kube",), check_alloy_pods),
-        Check("alloy.push-errors", "alloy", "Alloy's logs show no failed pushes to Loki", ("kube",),
-              check_alloy_logs),
-    )
-
-
-def httproute_check(namespace: str, *, gateway: str, gateway_ns: str) -> Check:
-    """grafana.httproute: the Gateway accepted Grafana's HTTPRoute."""
-    return Check("grafana.httproute", "grafana", f"HTTPRoute {namespace}/grafana is Accepted", ("kube",),
-                 check_httproute(gateway, gateway_ns))
+def cluster_checks(cfg: Config, stack: Stack) -> tuple[Check, ...]:
+    """The checks of group ``cluster``: the namespace, each data component's claim, each placed pod, each data
+    directory."""
+    ns = cfg.cluster.namespace
+    storage_node = cfg.storage.node
+    nodes = {"storage": storage_node, "grafana": cfg.components.grafana.node}
+    out = [Check("cluster.namespace", "cluster", f"namespace {ns} exists", ("kube",), check_namespace)]
+    out += [Check(f"cluster.volume.{c.name}", "cluster", f"{c.volume.pvc} is Bound to {c.volume.pv}", ("kube",),
+                  check_volume(c)) for c in stack.data if c.volume is not None]
+    for c in stack:
+        if c.placement == "storage":
+            out.append(Check(f"cluster.pod.{c.name}", "cluster", f"{c.title} runs and is Ready on {storage_node}",
+                             ("kube",), check_pod(c, storage_node)))
+        elif c.placement == "grafana":
+            out.append(Check(f"cluster.pod.{c.name}", "cluster", f"{c.title} is Ready", ("kube",),
+                             check_pod(c, nodes["grafana"])))
+    out += [Check(f"cluster.data.{c.name}", "cluster", f"{c.title} writes to its data directory on {storage_node}",
+                  ("ssh",), check_data_dir(c)) for c in stack.data]
+    return tuple(out)

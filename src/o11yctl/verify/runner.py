@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from o11yctl.checks.base import Check, CheckContext, Verdict, failed, skipped
 from o11yctl.errors import O11yError
 from o11yctl.model import CheckResult
+from o11yctl.verify.base import Check, CheckContext, Verdict, failed, skipped
 
 OnResult = Callable[[CheckResult], None]
 

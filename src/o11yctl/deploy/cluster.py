@@ -1,4 +1,4 @@
-"""The cluster side of a plan: apply manifests, install releases, wait until ready.
+"""The cluster side of a plan: apply or delete manifests, install or remove releases, wait until ready.
 
 Each handler probes first and acts only where the cluster differs from what the
 configuration renders, so a second run reports ``unchanged`` everywhere and
@@ -26,10 +26,9 @@ from typing import Any
 
 import yaml
 
-from o11yctl.context import LOKI_PORT, RELEASES, TEMPO_PORT
 from o11yctl.errors import HelmError, KubeError
 from o11yctl.model import Outcome, StepResult
-from o11yctl.plan import HelmRelease, Plan, Step
+from o11yctl.stack.plan import HelmRelease, Plan, ReadyCheck, Step
 
 #: How long to wait for a new PVC to bind to its PV before calling the step failed.
 BIND_TIMEOUT = 30.0
@@ -180,7 +179,7 @@ class Deployer:
 
         if self.helm is None:
             return
-        releases = [s.helm for s in self.plan.steps if s.kind == "helm" and s.helm is not None]
+        releases = [s.helm for s in self.plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         if not releases:
             return
         if self.releases is None:
@@ -206,7 +205,7 @@ class Deployer:
         changes: list[Change] = []
         self.read_releases()
         for step in self.plan.steps:
-            if step.kind == "apply":
+            if step.action == "apply":
                 for doc in self.manifests(step):
                     ref = ObjectRef.of(doc)
                     if ref.namespace and self._get(ObjectRef("v1", "Namespace", ref.namespace)) is None:
@@ -219,7 +218,7 @@ class Deployer:
                     d = self.kube.diff(doc, current=current)
                     changes.append(Change(step.id, step.component, str(ref), d.outcome, d.changes, True,
                                           d.adopted and d.outcome == "changed"))
-            elif step.kind == "helm" and step.helm is not None:
+            elif step.action == "helm-upgrade" and step.helm is not None:
                 state = self.release_state(step.helm)
                 lines = state.lines()
                 if state.current is None:
@@ -229,7 +228,7 @@ class Deployer:
                 changes.append(Change(step.id, step.component, f"helm release {step.helm.namespace}/{state.name}",
                                       outcome, tuple(lines), state.current is not None))
             else:
-                what = "storage directories (checked over SSH when install runs)" if step.kind == "ssh" else \
+                what = "storage directories (checked over SSH when install runs)" if step.action == "ssh" else \
                     "readiness (checked when install runs)"
                 changes.append(Change(step.id, step.component, what, "skipped"))
         return changes
@@ -295,6 +294,26 @@ class Deployer:
         why = "; ".join(state.lines()[:3])
         return StepResult(step.id, step.component, "changed", f"{recovered}upgraded{rev}: {why}")
 
+    def delete_step(self, step: Step) -> StepResult:
+        """Delete every object of the step's manifest (the claim before its volume); absent ones are fine."""
+        from o11yctl.executors.kube import ObjectRef
+
+        gone: list[str] = []
+        absent: list[str] = []
+        for doc in reversed(self.manifests(step)):
+            ref = ObjectRef.of(doc)
+            (gone if self.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace) else absent).append(str(ref))
+        detail = "; ".join([f"deleted {g}" for g in gone] + [f"{a} not present" for a in absent])
+        return StepResult(step.id, step.component, "changed" if gone else "unchanged", detail)
+
+    def helm_uninstall_step(self, step: Step) -> StepResult:
+        """Remove one release; a release that is not there is fine."""
+        assert step.helm is not None and self.helm is not None
+        release = step.helm
+        if self.helm.uninstall(release.release, release.namespace, timeout=release.timeout):
+            return StepResult(step.id, step.component, "changed", f"removed release {release.release}")
+        return StepResult(step.id, step.component, "unchanged", f"release {release.release} not present")
+
     def recover(self, release: HelmRelease) -> str:
         """Roll a pending release back to its last good revision, or remove it if it never deployed."""
         assert self.helm is not None
@@ -309,7 +328,7 @@ class Deployer:
         return f"removed the never-deployed release (revision {current}); "
 
     def wait_step(self, step: Step) -> StepResult:
-        """Every pod in the namespace Running and Ready, then Loki and Tempo answer /ready, within a deadline."""
+        """Every pod in the namespace Running and Ready, then each readiness path answers, within a deadline."""
         from o11yctl.config import parse_duration
 
         cfg = self.plan.config
@@ -318,11 +337,9 @@ class Deployer:
         deadline = time.monotonic() + timeout
         pods = self._wait_pods(ns, deadline, timeout)
         answered = []
-        selected = set(self.plan.selected)
-        for component, port in (("loki", LOKI_PORT), ("tempo", TEMPO_PORT)):
-            if component in selected:
-                self._wait_ready_endpoint(ns, RELEASES[component], port, deadline, timeout)
-                answered.append(f"{component} /ready")
+        for check in step.ready:
+            self._wait_ready_endpoint(ns, check, deadline, timeout)
+            answered.append(f"{check.service} {check.path}")
         detail = f"all {pods} pod(s) in {ns} Running and Ready"
         if answered:
             detail += f"; {', '.join(answered)} answered"
@@ -386,11 +403,11 @@ class Deployer:
                          f"pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50")
             self.sleep(self.options.poll_interval)
 
-    def _wait_ready_endpoint(self, ns: str, service: str, port: int, deadline: float, timeout: float) -> None:
-        last = ""
+    def _wait_ready_endpoint(self, ns: str, check: ReadyCheck, deadline: float, timeout: float) -> None:
+        service, last = check.service, ""
         while True:
             try:
-                status, body = self.kube.proxy_request(ns, service, port, "GET", "/ready", timeout=10)
+                status, body = self.kube.proxy_request(ns, service, check.port, "GET", check.path, timeout=10)
                 text = body.decode("utf-8", "replace").strip()
                 if status == 200 and text.startswith("ready"):
                     return
@@ -398,7 +415,7 @@ class Deployer:
             except KubeError as exc:
                 last = exc.message
             if time.monotonic() >= deadline:
-                raise KubeError(f"{service} did not answer /ready within {timeout:g}s (last answer: {last})",
+                raise KubeError(f"{service} did not answer {check.path} within {timeout:g}s (last answer: {last})",
                                 hint=f"`o11yctl doctor` looks for config and storage errors; or kubectl logs -n {ns} "
                                      f"-l app.kubernetes.io/name={service} --tail=50")
             self.sleep(self.options.poll_interval)

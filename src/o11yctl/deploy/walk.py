@@ -1,8 +1,8 @@
 """Walk a plan: each step's handler probes, then acts or records why not.
 
 Ordering and stop-on-failure live here; how a step is carried out lives in the
-handler for its kind (ssh, apply, helm, wait), which the caller supplies. Progress
-is reported through callbacks, never printed from here.
+handler for its action (apply, delete, helm-upgrade, helm-uninstall, ssh, wait), which
+the caller supplies. Progress is reported through callbacks, never printed from here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from o11yctl.errors import EXIT_INTERRUPTED, O11yError
 from o11yctl.model import Report, StepResult
-from o11yctl.plan import Plan, Step, StepKind
+from o11yctl.stack.plan import Action, Plan, Step
 
 #: Carries out one step (probe, then act only where the state differs) and says what happened.
 Handler = Callable[[Step], StepResult]
@@ -35,13 +35,13 @@ class Callbacks:
     on_done: Callable[[StepResult], None] = lambda result: None
 
 
-def apply_plan(plan: Plan, handlers: Mapping[StepKind, Handler], *, callbacks: Callbacks | None = None,
+def apply_plan(plan: Plan, handlers: Mapping[Action, Handler], *, callbacks: Callbacks | None = None,
                command: str = "install") -> Report:
     """Run every step of ``plan`` in order with the handler for its kind.
 
     Args:
         plan: the plan to carry out.
-        handlers: one handler per step kind the plan uses.
+        handlers: one handler per action the plan uses.
         callbacks: progress events (the UI's spinner or plain lines).
         command: the command name for the report.
 
@@ -72,9 +72,9 @@ def apply_plan(plan: Plan, handlers: Mapping[StepKind, Handler], *, callbacks: C
         )
 
     for index, step in enumerate(plan.steps):
-        handler = handlers.get(step.kind)
+        handler = handlers.get(step.action)
         if handler is None:
-            raise O11yError(f"no executor for {step.kind} steps (step {step.id})")
+            raise O11yError(f"no executor for {step.action} steps (step {step.id})")
         cb.on_start(step)
         started = time.monotonic()
         try:

@@ -1,0 +1,114 @@
+"""Config -> the values the templates place. Pure: every derived value is computed here,
+so the templates only place values and hold no logic about the cluster.
+
+Each component of the stack gets one entry named after it, built from its spec (release,
+chart version, data volume, Service URL); a few components add values only they use
+(Loki's push URL, Grafana's public URL). ``files`` says which template renders each
+file: a data component's volume file is ``volume.yaml.j2`` with that component as
+``volume``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from o11yctl.config import Config, go_duration, parse_duration
+from o11yctl.stack.catalog import chart_set
+from o11yctl.stack.charts import resolve
+from o11yctl.stack.components import Component, Stack, stack_for
+
+#: The template every data component's volume file is rendered from.
+VOLUME_TEMPLATE = "volume.yaml.j2"
+#: The uids the Grafana values give the data sources (the correlation links use them).
+DATASOURCE_UIDS = {"loki_uid": "loki", "tempo_uid": "tempo"}
+
+
+def stack_of(cfg: Config) -> Stack:
+    """The components ``cfg`` deploys."""
+    return stack_for()
+
+
+def data_dir(cfg: Config, component: str | Component) -> str:
+    """The data directory of a data component on the storage node."""
+    c = stack_of(cfg).get(component) if isinstance(component, str) else component
+    assert c.volume is not None, f"{c.name} keeps no data"
+    return f"{cfg.storage.root.rstrip('/')}/{c.volume.directory}"
+
+
+def service_url(cfg: Config, component: str | Component) -> str:
+    """A component's Service inside the cluster, e.g. ``http://loki.logging.svc.cluster.local:3100``."""
+    c = stack_of(cfg).get(component) if isinstance(component, str) else component
+    assert c.endpoint is not None, f"{c.name} has no Service"
+    return f"http://{c.endpoint.service}.{cfg.cluster.namespace}.svc.cluster.local:{c.endpoint.port}"
+
+
+def _component(cfg: Config, c: Component) -> dict[str, Any]:
+    """The values every component's templates may use, from its spec and its config section."""
+    out: dict[str, Any] = {"name": c.name, "title": c.title}
+    if c.release:
+        out["release"] = c.release
+        out["chart_version"] = resolve(cfg, c.name).version
+    if c.volume:
+        settings = getattr(cfg.components, c.name)
+        out.update(pv=c.volume.pv, pvc=c.volume.pvc, size=settings.size, host_path=data_dir(cfg, c))
+    retention = getattr(getattr(cfg.components, c.name, None), "retention", None)
+    if retention is not None:
+        out["retention"] = go_duration(parse_duration(retention))
+    if c.endpoint:
+        out["url"] = service_url(cfg, c)
+    return out
+
+
+def build_context(cfg: Config) -> dict[str, Any]:
+    """The template context for ``cfg`` (see templates/*.j2 for where each value goes)."""
+    stack = stack_of(cfg)
+    storage_node = cfg.storage_node
+    route_path = cfg.route.path
+    ctx: dict[str, Any] = {
+        "namespace": cfg.cluster.namespace,
+        "cluster": cfg.cluster.name,
+        "storage_class": cfg.storage.class_name,
+        "storage_node": storage_node.name,
+        "heavy_node_selector": dict(storage_node.labels),
+        "heavy_tolerations": [t.as_toleration() for t in storage_node.taints],
+        "owner_uid": cfg.storage.owner_uid,
+        "owner_gid": cfg.storage.owner_gid,
+        "images": {"registry": cfg.images.registry},
+        "datasources": dict(DATASOURCE_UIDS),
+        "labels": {"app.kubernetes.io/managed-by": "o11yctl"},
+    }
+    for c in stack:
+        if c.release or c.volume or c.endpoint:  # a bare manifest (the namespace, the route) has no values
+            ctx[c.name] = _component(cfg, c)
+    if stack.has("loki"):
+        ctx["loki"]["push_url"] = f"{ctx['loki']['url']}/loki/api/v1/push"
+    if stack.has("grafana"):
+        grafana = stack.get("grafana")
+        assert grafana.endpoint is not None
+        ctx["grafana"].update(node=cfg.components.grafana.node, root_url=cfg.route.url,
+                              sub_path=route_path if route_path != "/" else "", service_name=grafana.endpoint.service,
+                              service_port=grafana.endpoint.port)
+        ctx["route"] = {
+            "name": grafana.endpoint.service,
+            "gateway_name": cfg.route.gateway.name,
+            "gateway_namespace": cfg.route.gateway.namespace,
+            "section_name": cfg.route.gateway.listener,
+            "hostnames": list(cfg.route.hostnames),
+            "path": route_path,
+        }
+    ctx["files"] = render_list(cfg, stack)
+    return ctx
+
+
+def render_list(cfg: Config, stack: Stack) -> dict[str, dict[str, Any]]:
+    """Each file the stack renders -> its template, the chart set's template directory, and its volume's component."""
+    templates = chart_set(cfg.charts.set).templates
+    files: dict[str, dict[str, Any]] = {}
+    for c in stack:
+        if c.manifest:
+            files[c.manifest] = {"template": c.template or c.manifest + ".j2", "dir": "", "volume": None}
+        if c.volume:
+            files[c.volume.manifest] = {"template": VOLUME_TEMPLATE, "dir": "", "volume": c.name}
+        if c.values:
+            files[c.values] = {"template": c.values + ".j2", "dir": templates, "volume": None}
+    return dict(sorted(files.items()))
