@@ -60,7 +60,7 @@ def test_each_heavy_library_lives_in_its_one_executor() -> None:
 
 
 def test_executors_import_only_shared_values() -> None:
-    allowed = ("o11yctl.errors", "o11yctl.model", "o11yctl.secrets", "o11yctl.executors")
+    allowed = ("o11yctl.errors", "o11yctl.model", "o11yctl.secrets", "o11yctl.parallel", "o11yctl.executors")
     for module, names in _modules().items():
         if not module.startswith("executors/"):
             continue

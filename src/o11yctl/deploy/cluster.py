@@ -175,7 +175,7 @@ class Deployer:
 
     def read_releases(self) -> None:
         """Read the values of every release the plan installs that exists, at the same time."""
-        from concurrent.futures import ThreadPoolExecutor
+        from o11yctl.parallel import map_threads
 
         if self.helm is None:
             return
@@ -187,9 +187,11 @@ class Deployer:
         missing = [r for r in releases if r.release in self.releases and r.release not in self._values]
         if not missing:
             return
-        with ThreadPoolExecutor(max_workers=len(missing), thread_name_prefix="o11yctl-helm") as pool:
-            values = list(pool.map(lambda r: self.helm.get_values(r.release, r.namespace), missing))  # type: ignore[union-attr]
+        helm = self.helm
+        values = map_threads(missing, lambda r: helm.get_values(r.release, r.namespace), name="o11yctl-helm")
         for rel, got in zip(missing, values, strict=True):
+            if isinstance(got, BaseException):
+                raise got
             self._values[rel.release] = got
 
     def _get(self, ref: Any) -> dict[str, Any] | None:

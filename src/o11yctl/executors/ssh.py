@@ -41,7 +41,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,7 @@ from o11yctl.executors.known_hosts import (
     load_known_hosts,
 )
 from o11yctl.model import CommandResult, SshTarget
+from o11yctl.parallel import map_threads
 from o11yctl.secrets import Secret
 
 if TYPE_CHECKING:
@@ -403,15 +403,10 @@ class SshPool:
             never hides another's result.
         """
         results: dict[str, T | O11yError] = {}
-        if not targets:
-            return results
-        with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="o11yctl-ssh") as pool:
-            futures = [(t.name, pool.submit(fn, t)) for t in targets]
-            for name, future in futures:
-                try:
-                    results[name] = future.result()
-                except O11yError as exc:
-                    results[name] = exc
+        for target, got in zip(targets, map_threads(targets, fn, name="o11yctl-ssh"), strict=True):
+            if isinstance(got, BaseException) and not isinstance(got, O11yError):
+                raise got
+            results[target.name] = got
         return results
 
     def close(self) -> None:

@@ -6,13 +6,13 @@ the trace-to-logs links between them, and Grafana's public URL through the gatew
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.executors.http import HttpResponse, Transport
+from o11yctl.parallel import map_threads
 from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed
@@ -86,8 +86,12 @@ def gather_datasources(ctx: CheckContext, *, health: bool) -> tuple[DatasourceFa
         checked = _get(ctx, f"/api/datasources/uid/{uid}/health") if health and got.status == 200 else None
         return DatasourceFacts(uid, plugin, component, got, checked)
 
-    with ThreadPoolExecutor(max_workers=len(_DATASOURCES), thread_name_prefix="o11yctl-grafana") as pool:
-        return tuple(pool.map(lambda spec: one(*spec), _DATASOURCES))
+    out = []
+    for got in map_threads(_DATASOURCES, lambda spec: one(*spec), name="o11yctl-grafana"):
+        if isinstance(got, BaseException):
+            raise got
+        out.append(got)
+    return tuple(out)
 
 
 def _message(resp: HttpResponse) -> str:
