@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from o11yctl.config import Config
 from o11yctl.errors import PreflightError
@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 
 #: The helm binary, when not given: this variable, else ``helm`` on PATH.
 ENV_HELM = "O11YCTL_HELM"
+ENV_KUBECONFIG = "O11YCTL_KUBECONFIG"
+ENV_CONTEXT = "O11YCTL_CONTEXT"
+
+
+class Unavailable(NamedTuple):
+    """Why a connection is not there: the detail and hint a skipped check shows."""
+
+    detail: str
+    hint: str
+    #: True when the peer was configured but did not answer (exit 3); False when no access was configured.
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,19 @@ class AccessOptions:
     accept_new_host_keys: bool = False
     sudo_password: Secret | None = None
     request_timeout: float = 30.0  # seconds one API request may take
+    #: Where the kubeconfig's name came from, for messages: a flag, a variable, or the default.
+    kubeconfig_source: str = ""
+
+    @classmethod
+    def from_flags(cls, *, kubeconfig: str | None, context: str | None, **rest: Any) -> AccessOptions:
+        """The options from the command's flags, with ``$O11YCTL_KUBECONFIG``/``$O11YCTL_CONTEXT`` under them."""
+        source = "--kubeconfig"
+        if not kubeconfig and os.environ.get(ENV_KUBECONFIG):
+            kubeconfig, source = os.environ[ENV_KUBECONFIG], "$" + ENV_KUBECONFIG
+        elif not kubeconfig:
+            source = "$KUBECONFIG" if os.environ.get("KUBECONFIG") else "the default ~/.kube/config"
+        return cls(kubeconfig=kubeconfig, context=context or os.environ.get(ENV_CONTEXT) or None,
+                   kubeconfig_source=source, **rest)
 
     @property
     def kube_named(self) -> bool:
@@ -73,11 +97,17 @@ class Access:
             if self._kube is None:
                 from o11yctl.executors.kube import connect
 
-                self._kube = connect(self.options.kubeconfig, self.options.context,
-                                     timeout=self.options.request_timeout)
+                try:
+                    self._kube = connect(self.options.kubeconfig, self.options.context,
+                                         timeout=self.options.request_timeout)
+                except PreflightError as exc:
+                    source = self.options.kubeconfig_source
+                    if source:
+                        raise PreflightError(f"{exc.message} (from {source})", hint=exc.hint) from exc
+                    raise
             return self._kube
 
-    def kube_or_reason(self) -> tuple[Kube | None, tuple[str, str] | None]:
+    def kube_or_reason(self) -> tuple[Kube | None, Unavailable | None]:
         """The cluster's API, or (when no kubeconfig was named and none is usable) why not, as (detail, hint).
 
         Raises:
@@ -88,7 +118,24 @@ class Access:
         except PreflightError as exc:
             if self.options.kube_named:
                 raise
-            return None, (f"no cluster access: {exc.message}", exc.hint or "pass --kubeconfig")
+            return None, Unavailable(f"no cluster access: {exc.message}", exc.hint or "pass --kubeconfig")
+
+    def reachable_kube(self) -> tuple[Kube | None, Unavailable | None]:
+        """The cluster's API when it answers, else why not: no kubeconfig, or (``unreachable``) no answer.
+
+        Raises:
+            PreflightError: the kubeconfig or context the user named cannot be used.
+        """
+        from o11yctl.errors import KubeError
+
+        kube, missing = self.kube_or_reason()
+        if kube is None:
+            return None, missing
+        try:
+            kube.server_version()
+        except KubeError as exc:
+            return None, Unavailable(exc.message, exc.hint or "check that the cluster is up", unreachable=True)
+        return kube, None
 
     def helm(self) -> Helm:
         """The helm binary, pointed at the same kubeconfig and context."""

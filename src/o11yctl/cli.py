@@ -8,11 +8,13 @@ stay instant.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer._click import exceptions as _click_exceptions
+from typer.core import TyperGroup
 
 from o11yctl import __version__
 
@@ -40,7 +42,90 @@ default (the runbook's two-node K3s cluster). Exit codes: 0 ok; 1 a step or chec
 (nothing was changed); 130 interrupted.
 """
 
+class _Cli(TyperGroup):
+    """The command group: its ``main`` is the one place that decides how every run ends.
+
+    A command's own result or error is printed by :func:`_run`. What happens before the
+    command's body runs, or around it, ends here: a usage error of the parser (exit 2, one
+    line and a hint), an interrupt at any moment (exit 130, ``interrupted``), ``--help`` and
+    ``--version`` (exit 0). With ``--json`` each of them prints one JSON envelope on stdout.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        _ENDING.clear()
+        try:
+            code = super().main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
+        except _click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except _click_exceptions.UsageError as exc:
+            code = _usage_error(exc, argv)
+        except (typer.Abort, KeyboardInterrupt):
+            code = EXIT_CODE_INTERRUPTED
+        code = 0 if code is None else int(code)
+        if code == EXIT_CODE_INTERRUPTED and not _ENDING:
+            _interrupted(argv)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+#: Set once a command has printed how it ended (its report, or its error).
+_ENDING: list[bool] = []
+EXIT_CODE_INTERRUPTED = 130
+
+
+def _command_name(argv: Sequence[str]) -> str:
+    """The subcommand named on the command line (for the JSON envelope), else ``o11yctl``."""
+    names = set(app_commands())
+    return next((a for a in argv if a in names), "o11yctl")
+
+
+def app_commands() -> list[str]:
+    return [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+            for c in app.registered_commands]
+
+
+def _usage_error(exc: Any, argv: Sequence[str]) -> int:
+    """A parser error: one line and a hint, or the JSON envelope with --json (exit 2)."""
+    from o11yctl import ui
+    from o11yctl.errors import UsageError
+
+    command = _command_name(argv)
+    message = exc.format_message()
+    hint = f"see `o11yctl {command} --help`" if command != "o11yctl" else "see `o11yctl --help`"
+    option = getattr(exc, "option_name", None) or ""
+    if isinstance(exc, _click_exceptions.NoSuchOption) and command != "o11yctl" and option in argv \
+            and argv.index(option) < argv.index(command):
+        hint = f"options go after the command: o11yctl {command} {option} ..."
+    error = UsageError(message, hint=hint)
+    _ENDING.append(True)
+    if "--json" in argv:
+        ui.print_json(ui.envelope(command, exit_code=error.exit_code, error=error))
+    else:
+        ui.print_error(error)
+    return error.exit_code
+
+
+def _interrupted(argv: Sequence[str]) -> None:
+    """Ctrl-C before a command could say so itself."""
+    from o11yctl import ui
+    from o11yctl.errors import EXIT_INTERRUPTED, O11yError
+
+    error = O11yError("interrupted", hint="nothing more was started; run the command again",
+                      exit_code=EXIT_INTERRUPTED)
+    if "--json" in argv:
+        ui.print_json(ui.envelope(_command_name(argv), exit_code=EXIT_INTERRUPTED, error=error))
+    else:
+        ui.print_error(error)
+
+
 app = typer.Typer(
+    cls=_Cli,
     name="o11yctl",
     help="Install, verify and repair Loki, Tempo, Alloy and Grafana on a small K3s cluster.",
     epilog=EPILOG_MAIN,
@@ -57,7 +142,7 @@ app = typer.Typer(
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", envvar="O11YCTL_CONFIG", show_envvar=True,
+        "--config", "-c",
         help="Config file. Default: $O11YCTL_CONFIG, else ./o11yctl.yaml, else the built-in default.",
         dir_okay=False,
     ),
@@ -66,21 +151,48 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout (progress and logs go to stderr).")
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.", hidden=False)]
+def _complete_names(names: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
+    """Shell completion for --only/--skip: the names not yet typed, after the last comma."""
+
+    def complete(incomplete: str) -> list[str]:
+        done, _, last = incomplete.rpartition(",")
+        given = set(done.split(",")) if done else set()
+        prefix = f"{done}," if done else ""
+        return [prefix + n for n in names() if n.startswith(last) and n not in given]
+
+    return complete
+
+
+def _components() -> Sequence[str]:
+    from o11yctl.stack.components import stack_for
+
+    return stack_for().selectable
+
+
+def _check_groups() -> Sequence[str]:
+    from o11yctl.stack.components import stack_for
+
+    return stack_for().check_groups
+
+
 OnlyOpt = Annotated[
     list[str] | None,
-    typer.Option("--only", help="Only these components (comma-separated, repeatable).", metavar="NAMES"),
+    typer.Option("--only", help="Only these components (comma-separated, repeatable).", metavar="NAMES",
+                 autocompletion=_complete_names(_components)),
 ]
 SkipOpt = Annotated[
     list[str] | None,
-    typer.Option("--skip", help="Leave out these components (comma-separated, repeatable).", metavar="NAMES"),
+    typer.Option("--skip", help="Leave out these components (comma-separated, repeatable).", metavar="NAMES",
+                 autocompletion=_complete_names(_components)),
 ]
 KubeconfigOpt = Annotated[
     Path | None,
-    typer.Option("--kubeconfig", envvar="O11YCTL_KUBECONFIG", show_envvar=True,
-                 help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
+    typer.Option("--kubeconfig",
+                 help="kubeconfig file. Default: $O11YCTL_KUBECONFIG, else $KUBECONFIG, else ~/.kube/config."),
 ]
 ContextOpt = Annotated[
-    str | None, typer.Option("--context", envvar="O11YCTL_CONTEXT", show_envvar=True, help="kubeconfig context.")
+    str | None, typer.Option("--context", help="kubeconfig context. Default: $O11YCTL_CONTEXT, else the "
+                                                "kubeconfig's current context.")
 ]
 AcceptNewOpt = Annotated[
     bool,
@@ -125,13 +237,17 @@ def _run(command: str, json_output: bool, debug: bool, body: Callable[[], Report
     except O11yError as exc:
         error = exc
     except KeyboardInterrupt:
-        error = O11yError("interrupted", hint="run `o11yctl status` to see what was done", exit_code=EXIT_INTERRUPTED)
+        changes = command in {"install", "uninstall", "fix-vxlan", "doctor"}
+        error = O11yError("interrupted", exit_code=EXIT_INTERRUPTED,
+                          hint="some steps may have run: `o11yctl status` shows the stack's state, and running "
+                               "the command again is safe" if changes else "nothing was changed; run the command again")
     except typer.Exit:
         raise
     except Exception as exc:  # the boundary: anything else is a bug
         _internal_error(command, exc, json_output, debug)
     from o11yctl import ui
 
+    _ENDING.append(True)
     if error is not None:
         partial = getattr(error, "report", None)
         if json_output:
@@ -155,6 +271,7 @@ def _internal_error(command: str, exc: Exception, json_output: bool, debug: bool
 
     text = "".join(traceback.format_exception(exc))
     log_file = write_crash_log(text)
+    _ENDING.append(True)
     if json_output:
         wrapped = O11yError(f"internal error: {type(exc).__name__}: {exc}",
                             hint=f"traceback saved to {log_file}" if log_file else None)
@@ -176,32 +293,46 @@ def _access(cfg: Any, *, kubeconfig: Path | None = None, context: str | None = N
     """The one access object of a command: how to reach the cluster, helm and the nodes."""
     from o11yctl.access import Access, AccessOptions
 
-    return Access(cfg, AccessOptions(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
-                                     accept_new_host_keys=accept_new_host_keys, sudo_password=sudo_password,
-                                     request_timeout=request_timeout))
+    return Access(cfg, AccessOptions.from_flags(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
+                                                accept_new_host_keys=accept_new_host_keys,
+                                                sudo_password=sudo_password, request_timeout=request_timeout))
 
 
 # --- commands ---------------------------------------------------------------------------------
 
 
-@app.command(epilog="Example: o11yctl init --out ~/homelab/o11yctl.yaml")
+@app.command(epilog="""\
+Examples:
+
+  o11yctl init                            write ./o11yctl.yaml (or where $O11YCTL_CONFIG points)
+
+  o11yctl init ~/homelab/o11yctl.yaml     write it there (also: --out PATH, or -c PATH)
+
+Where it writes: PATH, else --out, else -c/--config (the same file the other commands read with
+-c), else $O11YCTL_CONFIG when set, else ./o11yctl.yaml. An existing file is kept unless --force.
+""")
 def init(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write. Default: ./o11yctl.yaml.")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Where to write.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write (same as PATH).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Same as --out.", dir_okay=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", dir_okay=False,
+        help="Where to write: an alias of --out, so `-c FILE` names the same file for init as for the other "
+             "commands.")] = None,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write the built-in default configuration (the runbook's cluster) as a commented YAML file."""
 
     def body() -> Report:
-        from o11yctl.init import write_default_config
+        from o11yctl.init import init_target, write_default_config
         from o11yctl.model import Report, StepResult
 
-        target = out or config or Path("o11yctl.yaml")
+        target, source = init_target(path=path, out=out, config=config)
         outcome = write_default_config(target, force=force)
-        return Report("init", items=(StepResult("init", "config", outcome, f"wrote {target}"),),
-                      summary=f"wrote {target}; edit it, then run `o11yctl install --dry-run -c {target}`")
+        use = "" if source in ("./o11yctl.yaml", "$O11YCTL_CONFIG") else f" -c {target}"
+        return Report("init", items=(StepResult("init", "config", outcome, f"wrote {target} (from {source})"),),
+                      summary=f"wrote {target} (from {source}); edit it, then run `o11yctl install --dry-run{use}`")
 
     _run("init", json_output, debug, body)
 
@@ -262,6 +393,12 @@ def install(
         from o11yctl.stack.context import stack_of
         from o11yctl.stack.plan import build_plan, parse_components
 
+        if dry_run and diff:
+            from o11yctl.errors import UsageError
+
+            raise UsageError("--dry-run and --diff exclude each other",
+                             hint="--dry-run prints the plan without contacting anything; --diff reads the cluster "
+                                  "and says what would change")
         cfg = _load(config)
         allowed = stack_of(cfg).selectable
         plan = build_plan(cfg, only=parse_components(only, flag="--only", allowed=allowed),
@@ -368,7 +505,7 @@ Examples:
 
 Services without a URL flag are reached through the Kubernetes API's service proxy (kubeconfig:
 --kubeconfig, else $KUBECONFIG, else ~/.kube/config); the data directories over SSH. Groups for
---only/--skip: cluster, loki, tempo, alloy, grafana. Grafana's data source checks log in with
+--only/--skip: cluster, loki, alloy, tempo, grafana. Grafana's data source checks log in with
 O11YCTL_GRAFANA_TOKEN (never a flag), else with the admin password from the chart's Secret, at
 --grafana-url, else at route.url, and only over https:// or to a loopback address (a port-forward):
 credentials never cross the network in clear text (see --allow-http-token). Test data is
@@ -380,11 +517,13 @@ def verify(
     config: ConfigOpt = None,
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Only these check groups (comma-separated, repeatable).", metavar="GROUPS"),
+        typer.Option("--only", help="Only these check groups (comma-separated, repeatable).", metavar="GROUPS",
+                     autocompletion=_complete_names(_check_groups)),
     ] = None,
     skip: Annotated[
         list[str] | None,
-        typer.Option("--skip", help="Leave out these check groups (comma-separated, repeatable).", metavar="GROUPS"),
+        typer.Option("--skip", help="Leave out these check groups (comma-separated, repeatable).", metavar="GROUPS",
+                     autocompletion=_complete_names(_check_groups)),
     ] = None,
     loki_url: Annotated[str | None, _url_option("--loki-url", "O11YCTL_LOKI_URL",
                                                 "Loki's HTTP API, e.g. http://127.0.0.1:3100.")] = None,
@@ -500,7 +639,19 @@ def fix_vxlan(
     _run("fix-vxlan", json_output, debug, body)
 
 
-@app.command()
+@app.command(epilog="""\
+Examples:
+
+  o11yctl status                       releases, pods, volumes, disk use, retention, Grafana's URL
+
+  o11yctl status --watch               the same, redrawn every 5 seconds until Ctrl-C
+
+  o11yctl status --json | jq .status.volumes
+
+With --watch --json, each refresh is one line holding one JSON envelope (JSON Lines).
+Exit codes: 0 every part read; 1 a part could not be read (the others still show); 3 the
+cluster cannot be reached; 130 interrupted.
+""")
 def status(
     config: ConfigOpt = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh in place until Ctrl-C.")] = False,

@@ -117,17 +117,26 @@ def _ip(value: Any) -> str:
         raise ValueError(f"expected an IP address like 10.0.0.102, got {value!r}") from None
 
 
+_SHORT_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
 def _timeout(value: Any) -> float:
+    """Seconds: a number (``10``, ``2.5``), or hours, minutes and seconds (``30s``, ``2m``, ``1h30m``)."""
+    expected = f"expected seconds, a number like 10 (or 30s, 2m, 1h), got {value!r}"
     if isinstance(value, bool):
-        raise ValueError(f"expected seconds (a number) or a duration like 30s, got {value!r}")
+        raise ValueError(expected)
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        seconds = float(parse_duration(value))
+        match = _SHORT_DURATION.fullmatch(value.strip())
+        if not value.strip() or match is None or not any(match.groups()):
+            raise ValueError(expected)
+        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+        seconds = float(hours * 3600 + minutes * 60 + secs)
     else:
-        raise ValueError(f"expected seconds or a duration like 30s, got {value!r}")
+        raise ValueError(expected)
     if seconds <= 0:
-        raise ValueError("expected a positive timeout")
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
     return seconds
 
 
@@ -511,11 +520,20 @@ def find_config(explicit: str | os.PathLike[str] | None) -> ConfigSource:
         return ConfigSource(Path(os.path.expanduser(str(explicit))), "--config")
     env = os.environ.get(ENV_CONFIG)
     if env:
-        return ConfigSource(Path(os.path.expanduser(env)), ENV_CONFIG)
+        return ConfigSource(Path(os.path.expanduser(env)), "$" + ENV_CONFIG)
     cwd = Path(DEFAULT_FILE_NAME)
     if cwd.is_file():
         return ConfigSource(cwd, "./" + DEFAULT_FILE_NAME)
     return ConfigSource(None, "default")
+
+
+def _missing_hint(source: ConfigSource) -> str:
+    """What to do about a config file that is not there, for where its name came from."""
+    if source.how == "--config":
+        return (f"check the path; `o11yctl init --out {source.path}` writes one there; without --config, "
+                f"${ENV_CONFIG}, ./{DEFAULT_FILE_NAME} or the built-in default is used")
+    return (f"${ENV_CONFIG} names it: point the variable at an existing file (`o11yctl init --out {source.path}` "
+            f"writes one), or unset it to use ./{DEFAULT_FILE_NAME} or the built-in default")
 
 
 def default_config() -> Config:
@@ -537,7 +555,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> tuple[Config,
     except FileNotFoundError:
         raise ConfigError(
             f"config file {source.path} (from {source.how}) does not exist",
-            hint="create one with `o11yctl init`, or leave out --config to use the built-in default",
+            hint=_missing_hint(source),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(

@@ -54,6 +54,25 @@ class UsageError(O11yError, ValueError):
     exit_code = EXIT_USAGE
 
 
+class PathError(UsageError):
+    """A path the user gave cannot be read or written (exit 2): the path, the reason and what to do."""
+
+    @classmethod
+    def of(cls, what: str, path: object, exc: OSError) -> PathError:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, FileNotFoundError):
+            hint = "create the directory first, or choose another path"
+        elif isinstance(exc, FileExistsError | NotADirectoryError | IsADirectoryError):
+            hint = "it names a file where a directory is needed (or the other way round): choose another path"
+        elif isinstance(exc, PermissionError):
+            hint = "choose a path you may write to"
+        elif exc.errno == 30:  # EROFS
+            hint = "that file system is read-only: choose a path on a writable one"
+        else:
+            hint = "choose another path"
+        return cls(f"{what} {path}: {reason}", hint=hint)
+
+
 class TemplateError(O11yError):
     """A template failed to render; names the template and line."""
 

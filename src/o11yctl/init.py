@@ -6,7 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from o11yctl.errors import ConfigError
+from o11yctl.config import DEFAULT_FILE_NAME, ENV_CONFIG
+from o11yctl.errors import ConfigError, PathError, UsageError
 from o11yctl.model import Outcome
 from o11yctl.stack.catalog import DEFAULT_SET, SETS, chart_set
 
@@ -16,7 +17,7 @@ TEMPLATE = """\
 # leave out takes the default shown here (lists such as `nodes` replace the default whole).
 # Precedence: built-in defaults < this file < environment variables < command-line flags.
 
-cluster:
+cluster:                     # the cluster as Alloy labels it, and the stack's namespace
   name: homelab              # the `cluster` label Alloy puts on every log line
   namespace: logging         # namespace of Loki, Tempo, Alloy and Grafana
 
@@ -28,58 +29,58 @@ nodes:                       # every node of the K3s cluster
     # ssh_port: 22           # unset: whatever ~/.ssh/config says for ssh_host
     # ssh_user: ubuntu       # unset: whatever ~/.ssh/config says, else your login name
     # ssh_key: ~/.ssh/id_ed25519   # unset: ssh-agent and ~/.ssh/config's IdentityFile
-  - name: node-2
-    address: 10.0.0.103
-    role: agent
+  - name: node-2             # the second node
+    address: 10.0.0.103      # the storage node: its disk holds the data
+    role: agent              # a k3s agent (worker)
     labels:                  # Loki and Tempo are scheduled onto the storage node by these labels
-      hardware: heavy
+      hardware: heavy        # Loki's and Tempo's nodeSelector
     taints:                  # ...and tolerate its taints
-      - key: heavy
-        value: "true"
-        effect: NoSchedule
+      - key: heavy           # the taint Loki and Tempo tolerate
+        value: "true"        # kubectl taint node node-2 heavy=true:NoSchedule
+        effect: NoSchedule   # NoSchedule, PreferNoSchedule or NoExecute
 
-ssh:
+ssh:                         # how o11yctl reaches the nodes (storage directories, fix-vxlan, doctor)
   known_hosts: ~/.ssh/known_hosts   # host keys are verified against this file
   # config_file: ~/.ssh/config      # ssh_config to resolve aliases, ProxyJump, IdentityFile
   connect_timeout: 10        # seconds
   command_timeout: 120       # seconds
 
-storage:
+storage:                     # where Loki's and Tempo's data live: a directory on one node's disk
   node: node-2               # the node whose disk holds Loki's and Tempo's data (one of nodes[].name)
   root: /mnt/k8s-storage     # absolute path on that node; data goes to <root>/loki and <root>/tempo
   class_name: local-storage  # storageClassName of the PersistentVolumes and claims
   owner_uid: 10001           # Loki and Tempo run as UID 10001
-  owner_gid: 10001
+  owner_gid: 10001           # and their group
 
-charts:
+charts:                      # which Helm charts, at which pinned versions
 {chart_sets}
   # repository: https://charts.lan/grafana   # pull every chart from this repository (a mirror)
   timeout: 10m               # helm --timeout for each release
 
-components:
-  loki:
+components:                  # per component: chart overrides, volume size, retention, placement
+  loki:                      # logs
 {loki_chart}
     size: 200Gi              # PersistentVolume size (see the README: a local volume's room is its disk's)
     retention: 7d            # whole days (Loki's index period is 24h)
-  tempo:
+  tempo:                     # traces
 {tempo_chart}
-    size: 50Gi
-    retention: 168h
-  alloy:
+    size: 50Gi               # PersistentVolume size
+    retention: 168h          # how long traces are kept
+  alloy:                     # the log shipper, a DaemonSet on every node
 {alloy_chart}
-  grafana:
+  grafana:                   # the UI, with Loki and Tempo as datasources
 {grafana_chart}
     node: node-1             # the node Grafana runs on
 
 route:                       # the Envoy Gateway HTTPRoute that publishes Grafana
-  gateway:
-    name: eg
-    namespace: default
+  gateway:                   # the Gateway the route attaches to
+    name: eg                 # the Gateway's name (kubectl get gateways -A)
+    namespace: default       # and its namespace
     listener: http           # the Gateway listener (sectionName); null attaches to all
   url: http://10.0.0.102/grafana   # Grafana's public URL; its path is the route's prefix
   hostnames: []              # HTTPRoute hostnames (DNS names); empty matches any host
 
-images:
+images:                      # where images come from
   registry: null             # e.g. registry.lan:5000 to pull every chart image from a mirror
   test_image: busybox:latest # small image for network checks (fix-vxlan, doctor)
 
@@ -89,8 +90,8 @@ vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay betw
   ping_count: 2              # overlay pings from each node to each peer
   ping_wait: 1               # seconds to wait for the last reply
   restart:                   # run with sudo only with --restart (or --yes when the overlay still fails)
-    server: systemctl restart k3s
-    agent: systemctl restart k3s-agent
+    server: systemctl restart k3s         # on nodes with role: server
+    agent: systemctl restart k3s-agent    # on nodes with role: agent
   restart_wait: 60           # seconds to wait for the overlay after a restart
   persist_dir: /etc/o11yctl  # the boot script re-adding only o11yctl's rules goes here
   systemd_unit_dir: /etc/systemd/system   # ...and the unit that runs it at boot (when systemd runs)
@@ -121,6 +122,24 @@ def default_config_text() -> str:
                                                         for c in chart_set(DEFAULT_SET).pins})
 
 
+def init_target(*, path: Path | None, out: Path | None, config: Path | None) -> tuple[Path, str]:
+    """Where ``init`` writes, and why there: PATH, --out, -c, $O11YCTL_CONFIG, else ./o11yctl.yaml.
+
+    Raises:
+        UsageError: two different places were given.
+    """
+    given = [(p, how) for p, how in ((path, "PATH"), (out, "--out"), (config, "-c/--config")) if p is not None]
+    if len({str(p) for p, _ in given}) > 1:
+        raise UsageError(f"{' and '.join(how for _, how in given)} name different files",
+                         hint="give the file once (PATH, --out and -c are the same thing for init)")
+    if given:
+        return given[0]
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(os.path.expanduser(env)), "$" + ENV_CONFIG
+    return Path(DEFAULT_FILE_NAME), "./" + DEFAULT_FILE_NAME
+
+
 def write_default_config(target: Path, *, force: bool) -> Outcome:
     """Write the commented default to ``target``; refuse to overwrite unless ``force``.
 
@@ -147,5 +166,5 @@ def write_default_config(target: Path, *, force: bool) -> Outcome:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror}", hint="choose another path with --out") from None
+        raise PathError.of("cannot write", target, exc) from None
     return "changed" if existed else "created"

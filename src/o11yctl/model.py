@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from o11yctl.errors import O11yError
 
 Outcome = Literal["created", "changed", "unchanged", "skipped", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("created", "changed", "unchanged", "skipped", "failed")
@@ -102,6 +105,8 @@ class Report:
     exit_code: int = 0
     summary: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    #: Why the command could not do its job (exit 3: nothing could be read), said as `error:` and `hint:`.
+    error: O11yError | None = None
 
     @property
     def ok(self) -> bool:

@@ -59,15 +59,21 @@ def envelope(command: str, *, exit_code: int, items: Sequence[StepResult | Check
     return doc
 
 
+#: Set while `status --watch --json` runs: every envelope, the last (interrupted) one too, is one line.
+_json_lines: list[bool] = []
+
+
 def print_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    text = json.dumps(doc, default=str) if _json_lines else json.dumps(doc, indent=2, default=str)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
 def print_error(error: O11yError) -> None:
-    err.print(Text("error: ", style="bold red") + Text(error.message))
+    # One line each, never wrapped: scripts and people grep for `error:` and `hint:`.
+    err.print(Text("error: ", style="bold red") + Text(error.message), soft_wrap=True)
     if error.hint:
-        err.print(Text(f"hint: {error.hint}", style="dim"))
+        err.print(Text(f"hint: {error.hint}", style="dim"), soft_wrap=True)
 
 
 def print_internal_error(exc: BaseException, log_file: Path | None, traceback_text: str, debug: bool) -> None:
@@ -89,7 +95,8 @@ def success(message: str) -> None:
 def print_report(report: Report, *, json_output: bool) -> None:
     """A command's result: the JSON envelope, or a table and a summary line."""
     if json_output:
-        print_json(envelope(report.command, exit_code=report.exit_code, items=report.items, extra=report.extra))
+        print_json(envelope(report.command, exit_code=report.exit_code, items=report.items, extra=report.extra,
+                            error=report.error))
         return
     if report.extra.get("dry_run"):
         print_plan(report)
@@ -104,6 +111,8 @@ def print_report(report: Report, *, json_output: bool) -> None:
     if report.summary:
         style = "green" if report.ok else "bold red"
         out.print(Text(report.summary, style=style))
+    if report.error is not None:
+        print_error(report.error)
 
 
 def steps_table(steps: Sequence[StepResult]) -> Table:
@@ -365,28 +374,26 @@ def print_status(report: Report) -> None:
 def watch_status(read: Callable[[], Report], interval: float, *, json_output: bool) -> None:
     """`status --watch`: read and show again every ``interval`` seconds until Ctrl-C.
 
-    On a terminal the screen is redrawn in place; otherwise (or with ``--json``) each
-    reading is printed after the last one.
+    On a terminal the screen is redrawn in place; otherwise each reading is printed after
+    the last one, and with ``--json`` each is one line holding one envelope (JSON Lines).
+    Ctrl-C ends it like any other command's interrupt (exit 130).
     """
     from rich.live import Live
 
     def once() -> Report:
         return read()
 
-    try:
-        if json_output or not out.is_terminal:
-            while True:
-                report = once()
-                if json_output:
-                    sys.stdout.write(json.dumps(envelope("status", exit_code=report.exit_code,
-                                                         extra=report.extra), default=str) + "\n")
-                    sys.stdout.flush()
-                else:
-                    print_status(report)
-                time.sleep(interval)
-        with Live(status_view(once()), console=out, auto_refresh=False, screen=False) as live:
-            while True:
-                time.sleep(interval)
-                live.update(status_view(once()), refresh=True)
-    except KeyboardInterrupt:
-        return
+    if json_output or not out.is_terminal:
+        if json_output:
+            _json_lines.append(True)
+        while True:  # Ctrl-C ends it as any command's interrupt does (exit 130)
+            report = once()
+            if json_output:  # JSON Lines: one envelope per refresh
+                print_json(envelope("status", exit_code=report.exit_code, extra=report.extra))
+            else:
+                print_status(report)
+            time.sleep(interval)
+    with Live(status_view(once()), console=out, auto_refresh=False, screen=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(status_view(once()), refresh=True)

@@ -109,7 +109,8 @@ def test_without_a_kubeconfig_status_says_where_it_looked(tmp_path: Path) -> Non
     assert "no kubeconfig at" in result.output
 
 
-def test_watch_prints_one_document_per_reading_until_interrupted(capsys: pytest.CaptureFixture[str]) -> None:
+def test_watch_prints_one_document_per_reading_until_interrupted(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from o11yctl import ui
     from o11yctl.model import Report
 
@@ -121,6 +122,9 @@ def test_watch_prints_one_document_per_reading_until_interrupted(capsys: pytest.
         except StopIteration:
             raise KeyboardInterrupt from None
 
-    ui.watch_status(read, 0.01, json_output=True)
+    monkeypatch.setattr(ui, "_json_lines", [])  # the JSON Lines mode the watch switches on stays in this test
+    with pytest.raises(KeyboardInterrupt):  # the CLI turns it into exit 130 (tests/integration/test_cli_contract.py)
+        ui.watch_status(read, 0.01, json_output=True)
+    assert ui._json_lines, "the interrupted envelope printed after the watch must be one line too"
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["status"]["n"] for line in lines] == [1, 2]

@@ -70,6 +70,7 @@ import json
 import re
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -338,7 +339,7 @@ class FakeKube:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.ca_pem, key_pem = _self_signed_cert()
         with tempfile.TemporaryDirectory() as tmp:
@@ -1583,6 +1584,16 @@ def _bytes(quantity: str) -> float:
     if not m or m.group(2) not in _UNITS:
         return 0.0
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class _Server(ThreadingHTTPServer):
+    """A client that goes away mid-answer (a killed process) is not a server error."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | ssl.SSLError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,31 @@ def test_init_text_is_exactly_the_default() -> None:
     assert parse_config(default_config_text()).model_dump() == default_config().model_dump()
     # ssh_* keys are written commented out, so they fall through to ~/.ssh/config
     assert "ssh_port: 22" not in [line.strip() for line in default_config_text().splitlines()]
+
+
+def _keys(doc: object, prefix: str = "") -> list[str]:
+    """Every key path of a dumped config; user data under labels is not a key of ours."""
+    if isinstance(doc, dict):
+        out = []
+        for key, value in doc.items():
+            out.append(prefix + key)
+            if key != "labels":
+                out += _keys(value, f"{prefix}{key}.")
+        return out
+    if isinstance(doc, list) and doc and isinstance(doc[-1], dict):
+        return _keys(doc[-1], prefix.rstrip(".") + "[].")
+    return []
+
+
+def test_every_key_in_the_init_file_has_a_comment() -> None:
+    text = default_config_text()
+    key_lines = [line for line in text.splitlines() if re.match(r"^\s*(#\s*)?(- )?[A-Za-z_]+:", line)]
+    uncommented = [line for line in key_lines if "#" not in line.split(":", 1)[1] and not line.lstrip().startswith("#")]
+    assert uncommented == []
+    # and every key the configuration knows appears, set or commented out, with its comment
+    names = {re.sub(r"^\s*(#\s*)?(- )?", "", line).split(":", 1)[0] for line in key_lines}
+    missing = sorted(k for k in _keys(default_config().model_dump()) if k.rsplit(".", 1)[-1].split("[")[0] not in names)
+    assert missing == []
 
 
 def test_durations_convert_for_go() -> None:

@@ -431,6 +431,13 @@ def test_exit_codes() -> None:
     assert code == 3 and line.startswith("nothing was verified")
 
 
+def test_an_unreachable_cluster_is_exit_3_whatever_else_passed() -> None:
+    # the route check can still FAIL on its own, and SSH checks pass, when the API server does not answer
+    code, line = summarize([_r("SKIP"), _r("FAIL")], 1.0, cluster_unreachable=True)
+    assert code == 3 and line == "the cluster API could not be reached (1 failed, 1 skipped in 1.0s)"
+    assert summarize([_r("PASS"), _r("SKIP")], 1.0, cluster_unreachable=True)[0] == 3
+
+
 def test_help_does_not_import_heavy_libraries() -> None:
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "o11yctl", "verify", "--help"],
                          capture_output=True, text=True, check=True)

@@ -41,7 +41,7 @@ from o11yctl.config import Config
 from o11yctl.doctor.facts import KubeReader, read_log
 from o11yctl.doctor.rules import Finding
 from o11yctl.doctor.scrub import NOT_SECRET_KEYS, SECRET_KEYS, Scrubber, redact, secret_like_values
-from o11yctl.errors import O11yError, UsageError
+from o11yctl.errors import O11yError, PathError, UsageError
 from o11yctl.stack.context import stack_of
 
 #: Secrets of this type are Helm's release records.
@@ -350,12 +350,44 @@ def _manifest(members: Sequence[str], notes: Sequence[str], scrubbed: int) -> st
 # --- writing ----------------------------------------------------------------------------------
 
 
+def check_target(path: Path) -> None:
+    """Refuse a ``--bundle`` path that cannot be written, before anything is collected.
+
+    Raises:
+        PathError: the path is a directory, its parent is missing or not a directory, or
+            the parent is not writable (exit 2).
+    """
+    import errno
+
+    parent = path.resolve().parent
+    problem: OSError | None = None
+    if path.is_dir():
+        problem = IsADirectoryError(errno.EISDIR, "is a directory")
+    elif not parent.exists():
+        problem = FileNotFoundError(errno.ENOENT, f"directory {parent.name} does not exist")
+    elif not parent.is_dir():
+        problem = NotADirectoryError(errno.ENOTDIR, f"{parent.name} is not a directory")
+    else:
+        try:  # the one honest test: read-only mounts and ACLs answer only to a real attempt
+            fd, probe = tempfile.mkstemp(prefix=".o11yctl-bundle-", suffix=".probe", dir=parent)
+        except OSError as exc:
+            problem = exc
+        else:
+            os.close(fd)
+            os.unlink(probe)
+    if problem is not None:
+        raise PathError.of("--bundle", path, problem)
+
+
 def _write(path: Path, files: Mapping[str, str], scrubber: Scrubber, notes: Sequence[str]) -> BundleResult:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     root = f"o11yctl-doctor-{stamp}"
     now = time.time()
     target = path.resolve()
-    fd, tmp_name = tempfile.mkstemp(prefix=".o11yctl-bundle-", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".o11yctl-bundle-", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise PathError.of("--bundle", path, exc) from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:

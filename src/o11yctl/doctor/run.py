@@ -85,6 +85,10 @@ def run_doctor(cfg: Config, access: Access, options: DoctorOptions | None = None
     cb = callbacks or DoctorCallbacks()
     options = options or DoctorOptions()
     env = os.environ if env is None else env
+    if options.bundle is not None:
+        from o11yctl.doctor.bundle import check_target
+
+        check_target(options.bundle)  # before any cluster work: a bad path is the user's to fix first
     kube = access.kube()
     pool = access.ssh
     server_version = kube.server_version()

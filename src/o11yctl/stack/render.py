@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 
 from o11yctl.config import Config
-from o11yctl.errors import TemplateError
+from o11yctl.errors import PathError, TemplateError
 from o11yctl.model import Outcome, Report, StepResult
 from o11yctl.stack.components import stack_for
 from o11yctl.stack.context import build_context
@@ -100,9 +100,12 @@ def render_config(cfg: Config) -> dict[str, str]:
 def render_to_dir(cfg: Config, out_dir: Path) -> Report:
     """Render and write the files atomically into ``out_dir``; report created/changed/unchanged per file."""
     files = render_config(cfg)
-    before = {name: (out_dir / name).read_text(encoding="utf-8") if (out_dir / name).is_file() else None
-              for name in files}
-    write_files(files, out_dir)
+    try:
+        before = {name: (out_dir / name).read_text(encoding="utf-8") if (out_dir / name).is_file() else None
+                  for name in files}
+        write_files(files, out_dir)
+    except OSError as exc:
+        raise PathError.of("--out", out_dir, exc) from None
     items = []
     for name, text in files.items():
         old = before[name]

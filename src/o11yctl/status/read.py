@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from o11yctl.config import Config, parse_duration
 from o11yctl.errors import EXIT_FAILED, EXIT_OK, O11yError
 from o11yctl.model import Report
+from o11yctl.parallel import map_threads
 from o11yctl.stack.components import Component
 from o11yctl.stack.context import stack_of
 from o11yctl.stack.quantity import quantity_bytes
@@ -156,7 +156,8 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
         The report; its ``status`` extra holds every part, ``problems`` what could not be read.
 
     Raises:
-        PreflightError: no usable kubeconfig.
+        PreflightError: no usable kubeconfig (exit 3).
+        KubeError: the cluster's API does not answer (exit 3).
     """
     from o11yctl.stack.quantity import human_bytes
     from o11yctl.status.usage import read_usage
@@ -164,6 +165,7 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
     ns = cfg.cluster.namespace
     stack = stack_of(cfg)
     kube = access.kube()
+    kube.server_version()  # nothing can be read when the API does not answer: that is exit 3, not a part missing
     helm = access.helm()
     timeout = access.options.request_timeout
     t = now()
@@ -196,11 +198,14 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
             raise O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
         return bytes(body).decode("utf-8", "replace")
 
-    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="o11yctl-status") as pool:
-        futures = {name: pool.submit(_section, fn) for name, fn in
-                   (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
-                    ("ingestion", loki_metrics))}
-        parts = {name: f.result() for name, f in futures.items()}
+    sections = (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
+                ("ingestion", loki_metrics))
+    read = map_threads(sections, lambda section: _section(section[1]), name="o11yctl-status")
+    parts: dict[str, tuple[Any, str | None]] = {}
+    for (name, _fn), got in zip(sections, read, strict=True):
+        if isinstance(got, BaseException):
+            raise got
+        parts[name] = got
     problems = {name: err for name, (_value, err) in parts.items() if err}
     retention = {c.name: getattr(cfg.components, c.name).retention for c in stack.data}
     loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),

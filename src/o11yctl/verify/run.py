@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from o11yctl.access import Unavailable
 from o11yctl.config import Config
 from o11yctl.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, O11yError, UsageError
 from o11yctl.executors.http import DirectTransport, Headers, ServiceProxyTransport, Transport
@@ -156,7 +157,8 @@ def grafana_auth_from_env(env: Mapping[str, str]) -> dict[str, str | Secret] | N
 
 
 def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | None = None, *,
-                  kube: Any | None = None, kube_missing: tuple[str, str] | None = None,
+                  kube: Any | None = None, kube_missing: Unavailable | None = None,
+                  ssh_missing: Unavailable | None = None,
                   ssh: Any | None = None) -> Targets:
     """How to reach each service, and the reason for each that cannot be reached.
 
@@ -166,6 +168,7 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
         env: where ``O11YCTL_GRAFANA_TOKEN`` is read (default ``os.environ``).
         kube: a Kubernetes connection (``executors.kube.Kube``), or None.
         kube_missing: (detail, hint) saying why there is no connection.
+        ssh_missing: (detail, hint) saying why the storage node cannot be reached.
         ssh: an SSH pool for the storage node, or None.
 
     Raises:
@@ -206,8 +209,8 @@ def build_targets(cfg: Config, options: VerifyOptions, env: Mapping[str, str] | 
                                       "--allow-http-token (anyone on the network path can then read and reuse "
                                       "it)"),
         "route": ("no route URL", "set route.url in the config"),
-        "kube": no_kube,
-        "ssh": ("no SSH", "select the cluster group"),
+        "kube": (no_kube[0], no_kube[1]),
+        "ssh": (ssh_missing[0], ssh_missing[1]) if ssh_missing else ("no SSH", "select the cluster group"),
     }
 
     def proxied(service: str, port: int, prefix: str = "") -> Transport | None:
@@ -287,19 +290,21 @@ def _needs(checks: Sequence[Check]) -> set[str]:
     return {need for check in checks for need in check.needs}
 
 
-def open_for(checks: Sequence[Check], access: Access, options: VerifyOptions,
-             env: Mapping[str, str]) -> tuple[Any | None, tuple[str, str] | None, Any | None]:
-    """The Kubernetes connection and SSH pool the selected checks can use, and why there is no connection.
+def open_for(checks: Sequence[Check], access: Access, options: VerifyOptions, env: Mapping[str, str]
+             ) -> tuple[Any | None, Unavailable | None, Any | None, Unavailable | None]:
+    """The Kubernetes connection and SSH pool the selected checks can use, and why each is missing.
 
-    Only what some selected check could use is opened. A kubeconfig that is missing
-    is a reason to skip, unless --kubeconfig or --context named it: then it is an error.
+    Only what some selected check could use is opened. A kubeconfig that is missing, or an
+    API server that does not answer, is a reason to skip the checks that need it (nothing
+    verified at all is exit 3), unless --kubeconfig or --context named a kubeconfig that
+    cannot be used: then it is an error.
 
     Raises:
         PreflightError: the kubeconfig named by --kubeconfig/--context cannot be used.
     """
     needs = _needs(checks)
     kube = ssh = None
-    missing: tuple[str, str] | None = None
+    missing: Unavailable | None = None
     wants_kube = "kube" in needs or (
         ("loki-http" in needs and not options.loki_url) or ("tempo-http" in needs and not options.tempo_url)
         or ("otlp" in needs and not (options.otlp_url or options.tempo_url))
@@ -307,21 +312,36 @@ def open_for(checks: Sequence[Check], access: Access, options: VerifyOptions,
         or ("grafana-auth" in needs and not grafana_auth_from_env(env))
     )
     if wants_kube:
-        kube, missing = access.kube_or_reason()
+        kube, missing = access.reachable_kube()
+    ssh_missing: Unavailable | None = None
     if "ssh" in needs:
+        from o11yctl.executors.ssh import ssh_target
+
         ssh = access.ssh()
-    return kube, missing, ssh
+        try:
+            ssh.connect(ssh_target(access.cfg.storage_node), step="verify")
+        except O11yError as exc:
+            if exc.exit_code != EXIT_UNREACHABLE:
+                raise
+            ssh, ssh_missing = None, Unavailable(exc.message, exc.hint or "check the storage node's SSH settings",
+                                                 unreachable=True)
+    return kube, missing, ssh, ssh_missing
 
 
-def summarize(results: Sequence[CheckResult], seconds: float) -> tuple[int, str]:
+def summarize(results: Sequence[CheckResult], seconds: float, *,
+              cluster_unreachable: bool = False) -> tuple[int, str]:
     """The exit code and the summary line for a set of results.
 
-    Exit 1 when any check FAILs; 3 when every selected check was skipped (nothing was
-    verified); 0 otherwise.
+    Exit 3 when something required could not be reached: the cluster API that selected
+    checks need (the rule install, status and doctor follow, whatever else passed), or
+    everything, so that every selected check was skipped; else 1 when any check FAILs;
+    0 otherwise.
     """
     counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "WARN", "FAIL", "SKIP")}
     words = {"PASS": "passed", "WARN": "warned", "FAIL": "failed", "SKIP": "skipped"}
     line = ", ".join(f"{n} {words[s]}" for s, n in counts.items() if n) + f" in {seconds:.1f}s"
+    if cluster_unreachable:
+        return EXIT_UNREACHABLE, f"the cluster API could not be reached ({line})"
     if counts["FAIL"]:
         return EXIT_FAILED, line
     if results and counts["SKIP"] == len(results):
@@ -383,14 +403,21 @@ def run_verify(cfg: Config, access: Access, options: VerifyOptions | None = None
                     parse_components(options.skip, flag="--skip", allowed=allowed), allowed)
     checks = [c for c in verify_checks(cfg) if c.group in groups]
     env = os.environ if env is None else env
-    kube, kube_missing, ssh = open_for(checks, access, options, env)
-    targets = build_targets(cfg, options, env, kube=kube, kube_missing=kube_missing, ssh=ssh)
+    kube, kube_missing, ssh, ssh_missing = open_for(checks, access, options, env)
+    targets = build_targets(cfg, options, env, kube=kube, kube_missing=kube_missing, ssh=ssh,
+                            ssh_missing=ssh_missing)
     started = time.monotonic()
     ctx = make_context(cfg, options, targets)
     try:
         results = run_checks(checks, ctx, wait=options.timeout, on_result=on_result)
     finally:
         _close(targets)
-    exit_code, summary = summarize(results, time.monotonic() - started)
-    return Report("verify", items=results, exit_code=exit_code, summary=summary,
+    exit_code, summary = summarize(results, time.monotonic() - started,
+                                   cluster_unreachable=kube_missing is not None and kube_missing.unreachable)
+    error = None
+    if exit_code == EXIT_UNREACHABLE:
+        why = kube_missing or ssh_missing or Unavailable("every selected check was skipped",
+                                                         "each check's line says what it needs")
+        error = O11yError(why[0], hint=why[1], exit_code=EXIT_UNREACHABLE)
+    return Report("verify", items=results, exit_code=exit_code, summary=summary, error=error,
                   extra={"checks": [r.to_json() for r in results]})

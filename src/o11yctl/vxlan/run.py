@@ -265,8 +265,11 @@ class _FixVxlan:
         code = EXIT_UNREACHABLE if diag.unreachable else max(e.exit_code for e in diag.errors.values())
         names = ", ".join(sorted(diag.errors))
         tail = "" if mode == "check" else "; nothing was changed"
-        return self._report(diag, mode, exit_code=code or EXIT_FAILED,
-                            summary=f"{diag.verdict()}{tail} (could not read {names}; fix that, then re-run)")
+        report = self._report(diag, mode, exit_code=code or EXIT_FAILED,
+                              summary=f"{diag.verdict()}{tail} (could not read {names}; fix that, then re-run)")
+        first = diag.errors[min(diag.errors)]
+        message = first.message if len(diag.errors) == 1 else f"could not read {names}: {first.message}"
+        return dataclasses.replace(report, error=O11yError(message, hint=first.hint, exit_code=report.exit_code))
 
     def _dry_run(self, diag: Diagnosis, plan: FixPlan) -> Report:
         nodes = sorted({s.node for s in plan.steps})
