@@ -418,7 +418,8 @@ def install(
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
             return run_install(plan, access, options, callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
+                on_stopping=progress.stopping),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("install", json_output, debug, body)
@@ -486,7 +487,8 @@ def uninstall(
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
             return run_uninstall(cfg, access, options, callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done),
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
+                on_stopping=progress.stopping),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("uninstall", json_output, debug, body)

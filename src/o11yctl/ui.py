@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -140,31 +141,33 @@ def checks_table(checks: Sequence[CheckResult]) -> Table:
 
 
 class Progress:
-    """Step progress on stderr: a spinner with the step and its elapsed time on a terminal,
-    plain lines otherwise (a pipe, CI, ``--json``'s stderr)."""
+    """Step progress on stderr. Steps may run at the same time: on a terminal each running step
+    has its own line (spinner, step, elapsed time) and a finished step's line is printed above
+    them; otherwise (a pipe, CI, ``--json``'s stderr) one line when a step starts and one when
+    it ends. Called from the threads that run the steps."""
 
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self._live = err.is_terminal and not quiet
         self._progress: Any = None
-        self._task: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def start(self, step_id: str, description: str) -> None:
         if self.quiet:
             return
         if not self._live:
-            err.print(Text(f"… {step_id}: {description}"))
+            err.print(Text(f"… {step_id}: {description}"), soft_wrap=True)
             return
         from rich.progress import Progress as RichProgress
         from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        if self._progress is None:
-            self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                          console=err, transient=True)
-            self._progress.start()
-        if self._task is not None:
-            self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(f"{step_id}: {description}", total=None)
+        with self._lock:
+            if self._progress is None:
+                self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                              console=err, transient=True)
+                self._progress.start()
+            self._tasks[step_id] = self._progress.add_task(f"{step_id}: {description}", total=None)
 
     def done(self, result: StepResult) -> None:
         if self.quiet:
@@ -177,14 +180,28 @@ class Progress:
         if result.detail:
             line.append(f"  {result.detail}", style="dim")
         line.append(f"  ({result.seconds:.1f}s)", style="dim")
-        # Printed through the live display, so the line stays above the spinner.
-        (self._progress.console if self._progress is not None else err).print(line)
+        with self._lock:
+            task = self._tasks.pop(result.id, None)
+            if task is not None:
+                self._progress.remove_task(task)
+            # Printed through the live display, so the line stays above the running steps.
+            (self._progress.console if self._progress is not None else err).print(line)
+
+    def stopping(self, why: str, running: int) -> None:
+        """No new step starts; say what is still being waited for."""
+        if self.quiet:
+            return
+        text = Text(f"stopping ({why}): waiting for {running} running step(s) to finish; "
+                    "Ctrl-C again to stop waiting", style="yellow")
+        with self._lock:
+            (self._progress.console if self._progress is not None else err).print(text)
 
     def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-            self._task = None
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+                self._tasks.clear()
 
     @contextmanager
     def running(self) -> Iterator[Progress]:
@@ -198,8 +215,9 @@ def print_plan(report: Report) -> None:
     """Print an install plan (``--dry-run``): numbered steps, the exact commands under each."""
     steps = report.extra["plan"]
     assert isinstance(steps, list)
-    out.print(Text(f"o11yctl install plan for namespace {report.extra['namespace']}: {len(steps)} steps, "
-                   "in order", style="bold"))
+    out.print(Text(f"o11yctl install plan for namespace {report.extra['namespace']}: {len(steps)} steps; each "
+                   f"starts once the steps it comes after have finished, up to {report.extra.get('parallel', 1)} "
+                   "at once", style="bold"))
     for step in steps:
         head = Text(f"{step['n']:2}. ", style="bold")
         head.append(f"[{step['component']}] ", style="cyan")

@@ -194,7 +194,7 @@ def test_a_component_is_one_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert stack_of(cfg).selectable[-1] == "echo"
     plan = build_plan(cfg)
     step = plan.step("echo")
-    assert (step.action, step.manifest, step.depends_on) == ("apply", "08-echo.yaml", ("helm.grafana",))
+    assert (step.action, step.manifest, step.depends_on) == ("apply", "08-echo.yaml", ("namespace", "helm.grafana"))
     assert [s.id for s in plan.steps][-2:] == ["echo", "wait.ready"]
     assert "Echo answers /healthz (svc/echo:8080)" in plan.step("wait.ready").waits_for
     assert build_plan(cfg, only=["echo"]).steps[0].id == "echo"

@@ -18,8 +18,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from o11yctl.stack.plan import HelmRelease, Plan, ReadyCheck, Step
 
 #: How long to wait for a new PVC to bind to its PV before calling the step failed.
 BIND_TIMEOUT = 30.0
+#: How long a deleted object may take to go (a claim waits for its pods, a namespace for its content).
+DELETE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class DeployOptions:
     wait_timeout: float | None = None  # default: the config's charts.timeout
     poll_interval: float = 2.0
     bind_timeout: float = BIND_TIMEOUT
+    delete_timeout: float = DELETE_TIMEOUT
 
 
 @dataclass
@@ -118,11 +122,17 @@ class Deployer:
     live: dict[Any, dict[str, Any] | None] = field(default_factory=dict)
     _values_dir: Path | None = None
     _values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Steps run on several threads at once (deploy.walk): the caches above change under this lock.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # --- values files ----------------------------------------------------------------------------
 
     def values_dir(self) -> Path:
         """A private directory (0700) holding the rendered values files (0600); see :meth:`cleanup`."""
+        with self._lock:
+            return self._make_values_dir()
+
+    def _make_values_dir(self) -> Path:
         if self._values_dir is None:
             self._values_dir = Path(tempfile.mkdtemp(prefix="o11yctl-values-"))
             os.chmod(self._values_dir, 0o700)
@@ -158,20 +168,26 @@ class Deployer:
         else:
             want_chart = f"{release.chart}-{release.version}"
         want_values = yaml.safe_load(self.files[release.values_file]) or {}
-        if self.releases is None:
-            self.releases = self.helm.list_releases(release.namespace)
-        current = self.releases.get(release.release)
+        with self._lock:
+            if self.releases is None:
+                self.releases = self.helm.list_releases(release.namespace)
+            current = self.releases.get(release.release)
         state = ReleaseState(release.release, want_chart, want_values, current)
         if current is not None:
-            if release.release not in self._values:
-                self._values[release.release] = self.helm.get_values(release.release, release.namespace)
-            state.current_values = self._values[release.release]
+            with self._lock:
+                values = self._values.get(release.release)
+            if values is None:
+                values = self.helm.get_values(release.release, release.namespace)
+                with self._lock:
+                    self._values[release.release] = values
+            state.current_values = values
         return state
 
     def _forget_release(self, release: HelmRelease) -> None:
         """After o11yctl changed a release, read it again when asked."""
-        self.releases = None
-        self._values.pop(release.release, None)
+        with self._lock:
+            self.releases = None
+            self._values.pop(release.release, None)
 
     def read_releases(self) -> None:
         """Read the values of every release the plan installs that exists, at the same time."""
@@ -247,6 +263,12 @@ class Deployer:
         for doc in self.manifests(step):
             ref = ObjectRef.of(doc)
             before = self._get(ref)
+            if ref.kind == "Namespace" and before is not None and (before.get("metadata") or {}).get(
+                    "deletionTimestamp"):
+                raise KubeError(f"namespace {ref.name} is being deleted (Terminating): it takes no new objects "
+                                "until it is gone",
+                                hint=f"wait until `kubectl get namespace {ref.name}` says NotFound (o11yctl uninstall "
+                                     "--delete-data waits for it), then re-run")
             if ref.kind == "PersistentVolume" and before is not None:
                 note = self._release_stale_claim(doc, before)
                 if note:
@@ -297,14 +319,26 @@ class Deployer:
         return StepResult(step.id, step.component, "changed", f"{recovered}upgraded{rev}: {why}")
 
     def delete_step(self, step: Step) -> StepResult:
-        """Delete every object of the step's manifest (the claim before its volume); absent ones are fine."""
+        """Delete every object of the step's manifest (the claim before its volume) and wait until each is gone.
+
+        A deletion is only a request: a claim stays while a pod uses it, a volume while it is bound,
+        a namespace (Terminating) until everything in it is gone. What comes next (removing the
+        data directory, a new install into the namespace) must not start before. Absent objects are fine.
+        """
         from o11yctl.executors.kube import ObjectRef
 
         gone: list[str] = []
         absent: list[str] = []
+        deleted: list[ObjectRef] = []
         for doc in reversed(self.manifests(step)):
             ref = ObjectRef.of(doc)
-            (gone if self.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace) else absent).append(str(ref))
+            if self.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace):
+                gone.append(str(ref))
+                deleted.append(ref)
+            else:
+                absent.append(str(ref))
+        for ref in deleted:
+            self._wait_gone(ref)
         detail = "; ".join([f"deleted {g}" for g in gone] + [f"{a} not present" for a in absent])
         return StepResult(step.id, step.component, "changed" if gone else "unchanged", detail)
 
@@ -369,9 +403,30 @@ class Deployer:
         return f"PersistentVolume {name} was Released with a stale claim: cleared it, so the claim binds to the " \
                "same data again"
 
+    def _wait_gone(self, ref: Any) -> None:
+        """Poll a deleted object until the API says it is gone (404), or fail naming what holds it."""
+        deadline = time.monotonic() + self.options.delete_timeout
+        while True:
+            obj = self.kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+            if obj is None:
+                return
+            if time.monotonic() >= deadline:
+                meta = obj.get("metadata") or {}
+                held = f" (finalizers: {', '.join(meta['finalizers'])})" if meta.get("finalizers") else ""
+                left = [c.get("message") for c in (obj.get("status") or {}).get("conditions") or []
+                        if c.get("status") == "True" and c.get("type") in ("NamespaceContentRemaining",
+                                                                           "NamespaceFinalizersRemaining")]
+                raise KubeError(
+                    f"{ref} is still being deleted {self.options.delete_timeout:g}s after the request{held}"
+                    + (": " + "; ".join(str(m) for m in left) if left else ""),
+                    hint="see what holds it: kubectl get " + (f"-n {ref.namespace} " if ref.namespace else "")
+                         + f"{ref.kind.lower()} {ref.name} -o yaml (metadata.finalizers, status); then re-run")
+            self.sleep(min(self.options.poll_interval, 1.0))
+
     def _wait_bound(self, namespace: str, name: str, volume: str, applied: Mapping[str, Any]) -> None:
         deadline = time.monotonic() + self.options.bind_timeout
         pvc: Mapping[str, Any] = applied
+        pauses = backoff(0.05, min(self.options.poll_interval, 1.0))
         while True:
             phase = (pvc.get("status") or {}).get("phase")
             if phase == "Bound":
@@ -384,10 +439,11 @@ class Deployer:
                     f"(the PV is {pv_phase}) after {self.options.bind_timeout:g}s",
                     hint=f"`o11yctl doctor` names the cause; or kubectl describe pvc -n {namespace} {name}; "
                          f"kubectl describe pv {volume} (storageClassName, size and claimRef must match)")
-            self.sleep(min(self.options.poll_interval, 1.0))
+            self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
             pvc = self.kube.get("v1", "PersistentVolumeClaim", name, namespace) or {}
 
     def _wait_pods(self, ns: str, deadline: float, timeout: float) -> int:
+        pauses = backoff(0.1, self.options.poll_interval)
         while True:
             pods = self.kube.list("v1", "Pod", ns)
             waiting = [p for p in pods if not _pod_ok(p)]
@@ -403,10 +459,11 @@ class Deployer:
                     + ", ".join(_pod_text(p) for p in waiting[:5]),
                     hint=f"`o11yctl doctor` names the cause (scheduling, volumes, crashes); or kubectl describe "
                          f"pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50")
-            self.sleep(self.options.poll_interval)
+            self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
 
     def _wait_ready_endpoint(self, ns: str, check: ReadyCheck, deadline: float, timeout: float) -> None:
         service, last = check.service, ""
+        pauses = backoff(0.1, self.options.poll_interval)
         while True:
             try:
                 status, body = self.kube.proxy_request(ns, service, check.port, "GET", check.path, timeout=10)
@@ -420,7 +477,15 @@ class Deployer:
                 raise KubeError(f"{service} did not answer {check.path} within {timeout:g}s (last answer: {last})",
                                 hint=f"`o11yctl doctor` looks for config and storage errors; or kubectl logs -n {ns} "
                                      f"-l app.kubernetes.io/name={service} --tail=50")
-            self.sleep(self.options.poll_interval)
+            self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
+
+
+def backoff(first: float, cap: float) -> Iterator[float]:
+    """Pauses between polls: short at first (most waits end quickly), doubling up to ``cap``."""
+    pause = min(first, cap)
+    while True:
+        yield pause
+        pause = min(pause * 2, cap)
 
 
 def _pod_ok(pod: Mapping[str, Any]) -> bool:

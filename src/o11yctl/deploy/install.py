@@ -12,11 +12,11 @@ The order of a run:
    or releases that already exist (made by hand, or by an earlier run with another
    configuration) are shown and need a confirmation (or ``--yes``);
 5. with ``--label-nodes``, give the storage node the labels and taints the config names;
-6. carry out the steps in order, stopping at the first failure.
-
-Steps run one after another, never concurrently: each depends on the one before
-(the PVC needs the namespace, Loki its PVC, Alloy and Grafana Loki's service), and
-helm's ``--wait`` already waits for the slow part.
+6. carry out the steps as a graph (:mod:`o11yctl.deploy.walk`): each step starts once the
+   steps it depends on have finished, independent ones at the same time (the namespace
+   before anything in it, a claim after its directory and volume, Loki before Alloy and
+   Grafana, Tempo before Grafana, the route after Grafana); the first failure stops new
+   steps from starting.
 """
 
 from __future__ import annotations
@@ -208,6 +208,9 @@ def dry_run_report(plan: Plan) -> Report:
         StepResult(id=s.id, component=s.component, outcome="skipped", host=s.host, detail=s.description)
         for s in plan.steps
     )
+    from o11yctl.deploy.walk import LIMIT
+
     return Report("install", items=items,
                   summary=f"dry run: {len(plan.steps)} steps planned; nothing was contacted or changed",
-                  extra={"dry_run": True, "namespace": plan.config.cluster.namespace, "plan": steps})
+                  extra={"dry_run": True, "namespace": plan.config.cluster.namespace, "plan": steps,
+                         "parallel": LIMIT})

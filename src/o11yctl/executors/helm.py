@@ -109,7 +109,8 @@ class Helm:
     def run(self, args: Sequence[str], *, timeout: float = READ_TIMEOUT) -> CommandResult:
         """Run helm with ``args``; the result whatever the exit code."""
         try:
-            return process.run(self.command(args), timeout=timeout, env=self.env)
+            # Its own session: a Ctrl-C at the terminal never stops helm half-way through a release.
+            return process.run(self.command(args), timeout=timeout, env=self.env, own_session=True)
         except process.CommandNotFound as exc:
             raise PreflightError(f"helm not found ({self.binary})",
                                  hint="install Helm 3 or 4 (https://helm.sh/docs/intro/install/) and put it on PATH"

@@ -30,7 +30,8 @@ class CommandTimeout(O11yError):
 
 
 def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None, stdin: str | None = None) -> CommandResult:
+        cwd: str | os.PathLike[str] | None = None, stdin: str | None = None,
+        own_session: bool = False) -> CommandResult:
     """Run ``argv`` locally and collect what it did.
 
     Args:
@@ -39,6 +40,8 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
         env: extra environment variables laid over the current environment.
         cwd: working directory.
         stdin: text fed to the program's standard input (else it reads nothing).
+        own_session: start the program in a session of its own, so that a Ctrl-C at the
+            terminal (sent to o11yctl's process group) does not stop it half-way.
 
     Returns:
         The result, whatever the exit code.
@@ -55,7 +58,7 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
     try:
         proc = subprocess.run(
             list(argv), capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
-            input=stdin if stdin is not None else "", check=False,
+            input=stdin if stdin is not None else "", check=False, start_new_session=own_session,
         )
     except FileNotFoundError as exc:
         raise CommandNotFound(f"{argv[0]} not found", hint=f"install {os.path.basename(argv[0])} or put it on PATH") \

@@ -13,6 +13,7 @@ and ``helm-uninstall`` (releases), ``ssh`` (commands on a node), ``wait`` (readi
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -185,12 +186,13 @@ def _steps(cfg: Config, stack: Stack) -> list[Step]:
     storage_host = cfg.storage.node
     uid, gid = cfg.storage.owner_uid, cfg.storage.owner_gid
     names = {c.name for c in stack}
+    in_namespace = ("namespace",) if "namespace" in names else ()  # what lives in it comes after it
     steps: list[Step] = []
     for c in stack:
         if c.manifest and c.name == "namespace":
             steps.append(Step("namespace", "namespace", "apply", f"namespace {ns}", manifest=c.manifest, owner=c.name))
         elif c.manifest:
-            steps.append(_manifest_step(cfg, stack, c))
+            steps.append(_manifest_step(cfg, stack, c, in_namespace))
         if c.volume:
             path = data_dir(cfg, c)
             steps.append(Step(
@@ -200,12 +202,12 @@ def _steps(cfg: Config, stack: Stack) -> list[Step]:
             steps.append(Step(
                 f"volumes.{c.name}", "volumes", "apply",
                 f"PersistentVolume {c.volume.pv} and PersistentVolumeClaim {ns}/{c.volume.pvc}",
-                manifest=c.volume.manifest, depends_on=(*(("namespace",) if "namespace" in names else ()),
-                                                        f"storage.{c.name}"), owner=c.name,
+                manifest=c.volume.manifest, depends_on=(*in_namespace, f"storage.{c.name}"), owner=c.name,
             ))
         if c.release:
             chart = resolve(cfg, c.name)
-            after = ((f"volumes.{c.name}",) if c.volume else ()) + tuple(_step_of(stack, a) for a in c.after)
+            after = (*in_namespace, *((f"volumes.{c.name}",) if c.volume else ()),
+                     *(_step_of(stack, a) for a in c.after))
             steps.append(Step(
                 f"helm.{c.name}", c.name, "helm-upgrade",
                 f"helm release {c.release} (chart {chart.name} {chart.version})",
@@ -222,9 +224,9 @@ def _step_of(stack: Stack, name: str) -> str:
     return "namespace" if name == "namespace" else name
 
 
-def _manifest_step(cfg: Config, stack: Stack, c: Component) -> Step:
+def _manifest_step(cfg: Config, stack: Stack, c: Component, in_namespace: tuple[str, ...]) -> Step:
     ns = cfg.cluster.namespace
-    after = tuple(_step_of(stack, a) for a in c.after)
+    after = tuple(dict.fromkeys((*in_namespace, *(_step_of(stack, a) for a in c.after))))
     if c.name == "route":
         gw = cfg.route.gateway
         description = f"HTTPRoute {ns}/grafana on Gateway {gw.namespace}/{gw.name} at {cfg.route.url}"
@@ -233,7 +235,7 @@ def _manifest_step(cfg: Config, stack: Stack, c: Component) -> Step:
     return Step(c.name, c.name, "apply", description, manifest=c.manifest, depends_on=after, owner=c.name)
 
 
-def _wait(cfg: Config, stack: Stack, selected: Sequence[str]) -> Step | None:
+def _wait(cfg: Config, stack: Stack, selected: Sequence[str], before: Sequence[Step]) -> Step | None:
     ns = cfg.cluster.namespace
     waits: list[str] = []
     ready: list[ReadyCheck] = []
@@ -247,7 +249,7 @@ def _wait(cfg: Config, stack: Stack, selected: Sequence[str]) -> Step | None:
     if not waits:
         return None
     return Step("wait.ready", "wait", "wait", "wait until the stack is ready", waits_for=tuple(waits),
-                ready=tuple(ready))
+                ready=tuple(ready), depends_on=tuple(s.id for s in before))
 
 
 def build_plan(cfg: Config, *, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Plan:
@@ -264,7 +266,7 @@ def build_plan(cfg: Config, *, only: Sequence[str] = (), skip: Sequence[str] = (
     stack = stack_of(cfg)
     selected = select(only, skip, stack.selectable)
     steps = [s for s in _steps(cfg, stack) if s.component in selected]
-    wait = _wait(cfg, stack, selected)
+    wait = _wait(cfg, stack, selected, steps)
     if wait is not None:
         steps.append(wait)
     return Plan(config=cfg, steps=tuple(steps), selected=selected)
@@ -306,7 +308,32 @@ def build_uninstall_plan(cfg: Config, *, delete_data: bool = False) -> Plan:
         elif step.action == "apply" and step.manifest:
             steps.append(Step(step.id, step.component, "delete", _delete_text(cfg, stack.get(step.owner)),
                               manifest=step.manifest, owner=step.owner))
+    # The install graph reversed: a thing goes only after everything that was built on it.
+    built_on = _dependents(install.steps)
+    kept = {s.id for s in steps}
+    steps = [dataclasses.replace(s, depends_on=tuple(d for d in built_on[s.id] if d in kept)) for s in steps]
     return Plan(config=cfg, steps=tuple(steps), selected=install.selected)
+
+
+def _dependents(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
+    """For each step, every step that depends on it directly or through others, in plan order."""
+    direct: dict[str, set[str]] = {s.id: set() for s in steps}
+    for s in steps:
+        for dep in s.depends_on:
+            if dep in direct:
+                direct[dep].add(s.id)
+    order = [s.id for s in steps]
+    out: dict[str, tuple[str, ...]] = {}
+    for sid in order:
+        seen: set[str] = set()
+        todo = list(direct[sid])
+        while todo:
+            nxt = todo.pop()
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.extend(direct[nxt])
+        out[sid] = tuple(x for x in order if x in seen)
+    return out
 
 
 def _delete_text(cfg: Config, c: Component) -> str:
