@@ -494,6 +494,75 @@ def uninstall(
     _run("uninstall", json_output, debug, body)
 
 
+def _chart_sets() -> list[str]:
+    from o11yctl.stack.catalog import SETS
+
+    return list(SETS)
+
+
+@app.command(epilog="""\
+Examples:
+
+  o11yctl upgrade --to current --dry-run   the whole move, offline: versions, values diff, data, steps
+
+  o11yctl upgrade --to current --diff      read the cluster first: the live values against the new ones
+
+  o11yctl upgrade --to current             check, then one release at a time, each verified
+
+Releases go one at a time: Loki and Tempo (they hold the data), then Alloy, then Grafana.
+Each is followed by its pods Ready, its /ready and `verify --only <it>`; a release that
+fails is rolled back to the revision it had and nothing after it is touched. The
+PersistentVolumes, claims and directories stay as they are. Re-running changes nothing.
+""")
+def upgrade(
+    to: Annotated[str, typer.Option("--to", metavar="SET", help="The chart set to move to (see `o11yctl init`).",
+                                    autocompletion=_complete_names(_chart_sets))],
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the whole upgrade and exit; contact nothing.")]
+    = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Check and read the cluster; show what would change.")]
+    = False,
+    yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move the installed charts to another chart set (e.g. the maintained ones), data kept."""
+
+    def body() -> Report:
+        from o11yctl.errors import UsageError
+        from o11yctl.stack.upgrade import target_config
+
+        if dry_run and diff:
+            raise UsageError("--dry-run and --diff exclude each other",
+                             hint="--dry-run prints the upgrade without contacting anything; --diff reads the "
+                                  "cluster and says what would change")
+        cfg = _load(config)
+        target_config(cfg, to)  # an unknown set is a usage error before anything else
+        if dry_run:
+            from o11yctl.deploy.upgrade import dry_run_report
+
+            return dry_run_report(cfg, to)
+        from o11yctl import ui
+        from o11yctl.deploy.upgrade import UpgradeOptions, run_upgrade
+        from o11yctl.deploy.walk import Callbacks
+
+        progress = ui.Progress()
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
+                progress.running():
+            return run_upgrade(cfg, access, UpgradeOptions(to_set=to, diff=diff, assume_yes=yes), callbacks=Callbacks(
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
+                on_stopping=progress.stopping),
+                confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
+
+    _run("upgrade", json_output, debug, body)
+
+
 def _url_option(flag: str, env: str, text: str) -> Any:
     return typer.Option(flag, envvar=env, show_envvar=True, help=text, metavar="URL")
 

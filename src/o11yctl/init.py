@@ -103,6 +103,7 @@ def _chart_sets() -> str:
     lines = [f"  set: {DEFAULT_SET}".ljust(29) + "# the tested set of chart versions; one of:"]
     for name, pins in SETS.items():
         lines.append(f"  #   {name}: {pins.description} (checked {pins.checked})")
+    lines.append("  # To move an installed stack to another set, data kept: o11yctl upgrade --to SET")
     return "\n".join(lines)
 
 

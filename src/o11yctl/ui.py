@@ -99,6 +99,10 @@ def print_report(report: Report, *, json_output: bool) -> None:
         print_json(envelope(report.command, exit_code=report.exit_code, items=report.items, extra=report.extra,
                             error=report.error))
         return
+    if report.command == "upgrade" and (report.extra.get("dry_run") or report.extra.get("diff")):
+        print_upgrade(report)
+        out.print(Text(report.summary, style="green"))
+        return
     if report.extra.get("dry_run"):
         print_plan(report)
         out.print(Text(report.summary, style="green"))
@@ -209,6 +213,36 @@ class Progress:
             yield self
         finally:
             self.close()
+
+
+def print_upgrade(report: Report) -> None:
+    """``upgrade --dry-run`` / ``--diff``: per release the versions, the values diff and the data; then the steps."""
+    releases = report.extra.get("releases")
+    assert isinstance(releases, list)
+    for rel in releases:
+        before, after = rel["before"], rel["after"]
+        head = Text(f"{rel['release']}: ", style="bold")
+        if not rel["changes_chart"]:
+            head.append(f"chart {after['chart']} {after['version']} stays", style="dim")
+        else:
+            was = f"{before['chart']} {before['version']} (app {before['app_version']})" if before else "unknown"
+            head.append(f"{was} -> {after['chart']} {after['version']} (app {after['app_version']}) "
+                        f"from {after['repository']}")
+        out.print(head, soft_wrap=True)
+        for line in rel["data"]:
+            out.print(Text(f"  data: {line}"), soft_wrap=True)
+        for line in rel["refused"]:
+            out.print(Text(f"  refused: {line}", style="bold red"), soft_wrap=True)
+        for line in rel["values_diff"]:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            out.print(Text(f"    {line}", style=style), soft_wrap=True)
+    steps = report.extra.get("plan")
+    if isinstance(steps, list):
+        out.print(Text(f"steps, one after another ({len(steps)}):", style="bold"))
+        for step in steps:
+            out.print(Text(f"{step['n']:2}. {step['id']}: {step['description']}"), soft_wrap=True)
+            for line in step["commands"]:
+                out.print(Text(f"      {line}"), soft_wrap=True)
 
 
 def print_plan(report: Report) -> None:
@@ -349,9 +383,15 @@ def status_view(report: Report) -> Group:
         parts.append(t)
 
     if doc.get("releases") is not None:
-        table("helm releases", ("release", "chart", "app version", "revision", "status", "updated"),
-              [(r["name"], r["chart"], r["app_version"], r["revision"], r["status"], r["updated"])
-               for r in doc["releases"]])
+        table("helm releases", ("release", "chart", "app version", "set", "revision", "status", "updated"),
+              [(r["name"], r["chart"] + (" (deprecated)" if r.get("deprecated") else ""), r["app_version"],
+                r.get("set") or "-", r["revision"], r["status"], r["updated"]) for r in doc["releases"]])
+        newer = [r for r in doc["releases"] if r.get("newer")]
+        if newer:
+            lines = ", ".join(f"{r['name']} {r['newer']['chart']} {r['newer']['version']} "
+                              f"(app {r['newer']['app_version']})" for r in newer)
+            parts.append(Text(f"newer maintained charts: {lines}; see `o11yctl upgrade --to current --dry-run`",
+                              style="yellow"))
     if doc.get("pods") is not None:
         table("pods", ("pod", "node", "status", "ready", "restarts", "age"),
               [(p["name"], p["node"], p["status"], p["ready"], p["restarts"], p["age"]) for p in doc["pods"]])

@@ -5,9 +5,11 @@ repository), so they carry the `charts` marker and run only when asked:
 
     O11YCTL_CHART_DIR=/path/to/charts pytest -m charts
 
-O11YCTL_CHART_DIR holds one directory per chart, named loki, tempo, alloy and
-grafana, each at the version o11yctl pins (see README, "Checking the values
-against the real charts"). The helm binary is O11YCTL_HELM, else `helm` on PATH.
+O11YCTL_CHART_DIR holds one directory per chart set (runbook, current), each with one
+directory per chart, named loki, tempo, alloy and grafana, at the versions that set
+pins (see README, "Checking the values against the real charts"). Every test runs once
+per set, with the built-in default configuration on that set. The helm binary is
+O11YCTL_HELM, else `helm` on PATH.
 """
 
 from __future__ import annotations
@@ -25,11 +27,30 @@ import yaml
 pytestmark = pytest.mark.charts
 
 
-def _chart_dir() -> Path:
+CHART_SETS = ("runbook", "current")
+
+
+def chart_dir(chart_set: str) -> Path:
+    """Where the charts of one set are: ``$O11YCTL_CHART_DIR/<set>``."""
     raw = os.environ.get("O11YCTL_CHART_DIR")
     if not raw:
         pytest.fail("the charts tests need O11YCTL_CHART_DIR (see tests/charts/conftest.py)")
-    return Path(raw)
+    return Path(raw) / chart_set
+
+
+@pytest.fixture(params=CHART_SETS)
+def chart_set(request: pytest.FixtureRequest) -> str:
+    """Each test runs against every chart set."""
+    return str(request.param)
+
+
+@pytest.fixture
+def context(chart_set: str) -> dict[str, Any]:
+    """The template context for the built-in default configuration on ``chart_set``."""
+    from o11yctl.config import parse_config
+    from o11yctl.stack.context import build_context
+
+    return build_context(parse_config(f"charts:\n  set: {chart_set}\n"))
 
 
 def _helm() -> str:
@@ -39,7 +60,7 @@ def _helm() -> str:
     return helm
 
 
-def _prepared_chart(name: str, tmp: Path) -> Path:
+def _prepared_chart(name: str, tmp: Path, chart_set: str) -> Path:
     """Copy the chart, dropping dependencies that are absent from charts/.
 
     The loki chart lists minio, grafana-agent-operator and rollout-operator as
@@ -47,7 +68,7 @@ def _prepared_chart(name: str, tmp: Path) -> Path:
     template a chart whose listed dependencies are missing, and the chart sources
     do not vendor them.
     """
-    src = _chart_dir() / name
+    src = chart_dir(chart_set) / name
     if not (src / "Chart.yaml").exists():
         pytest.fail(f"no chart at {src}")
     dst = tmp / name
@@ -64,7 +85,7 @@ def _prepared_chart(name: str, tmp: Path) -> Path:
 
 
 @pytest.fixture
-def helm_template(tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
+def helm_template(tmp_path: Path, chart_set: str) -> Callable[..., list[dict[str, Any]]]:
     """Run `helm template <release> <chart> -n <ns> -f values` and parse the documents."""
 
     def run(chart: str, values_text: str, *, release: str | None = None, namespace: str = "logging",
@@ -72,7 +93,7 @@ def helm_template(tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
         calls = len(list(tmp_path.glob("call-*")))
         workdir = tmp_path / f"call-{calls}"
         workdir.mkdir()
-        chart_path = _prepared_chart(chart, workdir)
+        chart_path = _prepared_chart(chart, workdir, chart_set)
         values = workdir / f"{chart}-values.yaml"
         values.write_text(values_text)
         argv = [_helm(), "template", release or chart, str(chart_path), "--namespace", namespace,

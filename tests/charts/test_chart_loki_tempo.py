@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from o11yctl.stack.render import render_files
-from tests.charts.conftest import unknown_keys
+from tests.charts.conftest import chart_dir, unknown_keys
 
 pytestmark = pytest.mark.charts
 
@@ -163,6 +161,15 @@ def test_loki_config_enforces_retention_on_the_filesystem(loki_config: dict[str,
     assert loki_config["ruler"]["storage"]["type"] == "local"
 
 
+def test_loki_config_has_only_filesystem_keys_loki_parses(loki_config: dict[str, Any]) -> None:
+    """Loki loads its config file strictly: an unknown key stops it at start-up.
+
+    Loki 3.x's ``common.storage.filesystem`` (FilesystemConfig in pkg/loki/common/common.go)
+    knows two keys; the 18.x chart copies ``loki.storage.filesystem`` into it verbatim.
+    """
+    assert set(loki_config["common"]["storage"]["filesystem"]) <= {"chunks_directory", "rules_directory"}
+
+
 def test_loki_config_uses_no_memcached(loki_config: dict[str, Any]) -> None:
     assert "chunk_store_config" not in loki_config
     assert "results_cache" not in loki_config.get("query_range", {})
@@ -195,12 +202,12 @@ def test_loki_image_registry_override(helm_template: HelmTemplate, context: dict
     ctx["images"]["registry"] = REGISTRY
     objects = _template(helm_template, ctx, "loki")
     images = [c["image"] for w in _workloads(objects) for c in _containers(w["spec"]["template"]["spec"])]
-    assert images == [f"{REGISTRY}/grafana/loki:3.3.0"]
+    assert images == [f"{REGISTRY}/grafana/loki:{context['loki']['app_version']}"]
 
 
-def test_loki_default_images_come_from_the_chart(loki: list[dict[str, Any]]) -> None:
+def test_loki_default_images_come_from_the_chart(loki: list[dict[str, Any]], context: dict[str, Any]) -> None:
     images = [c["image"] for w in _workloads(loki) for c in _containers(w["spec"]["template"]["spec"])]
-    assert images == ["docker.io/grafana/loki:3.3.0"]
+    assert images == [f"docker.io/grafana/loki:{context['loki']['app_version']}"]
 
 
 # --- Tempo -------------------------------------------------------------------------------------------------------
@@ -269,7 +276,7 @@ def test_tempo_image_registry_override(helm_template: HelmTemplate, context: dic
     ctx["images"]["registry"] = REGISTRY
     objects = _template(helm_template, ctx, "tempo")
     images = [c["image"] for w in _workloads(objects) for c in _containers(w["spec"]["template"]["spec"])]
-    assert images == [f"{REGISTRY}/grafana/tempo:2.9.0"]
+    assert images == [f"{REGISTRY}/grafana/tempo:{context['tempo']['app_version']}"]
 
 
 # --- every key we set is one the chart reads ---------------------------------------------------------------------
@@ -282,8 +289,8 @@ FREE_FORM: dict[str, set[tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("component", ["loki", "tempo"])
-def test_values_use_only_keys_the_chart_defines(context: dict[str, Any], component: str) -> None:
-    chart_values = Path(os.environ["O11YCTL_CHART_DIR"]) / component / "values.yaml"
+def test_values_use_only_keys_the_chart_defines(context: dict[str, Any], chart_set: str, component: str) -> None:
+    chart_values = chart_dir(chart_set) / component / "values.yaml"
     theirs = yaml.safe_load(chart_values.read_text())
     values_file = {"loki": "02-loki-values.yaml", "tempo": "07-tempo-values.yaml"}[component]
     ctx = copy.deepcopy(context)

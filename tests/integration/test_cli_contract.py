@@ -129,6 +129,7 @@ COMMANDS = [
             unwritable=("render", "--out", "{file}"), interrupt_at=(0.05, 0.12)),
     Command("install", ("install",)),
     Command("uninstall", ("uninstall", "--yes")),
+    Command("upgrade", ("upgrade", "--to", "current", "--yes")),
     Command("verify", ("verify", "--timeout", "60")),
     Command("fix-vxlan", ("fix-vxlan", "--check")),
     Command("status", ("status",)),

@@ -56,7 +56,7 @@ def _commands(block: str) -> list[list[str]]:
 
 
 def _offline(argv: list[str]) -> bool:
-    return bool(argv) and (argv[0] in OFFLINE or (argv[0] == "install" and "--dry-run" in argv))
+    return bool(argv) and (argv[0] in OFFLINE or (argv[0] in ("install", "upgrade") and "--dry-run" in argv))
 
 
 EXAMPLES = [argv for block in _blocks("bash") for argv in _commands(block)]
@@ -69,7 +69,7 @@ def _env(home: Path) -> dict[str, str]:
 
 def test_the_readme_has_examples_of_every_command() -> None:
     assert {argv[0] for argv in EXAMPLES if argv} >= {
-        "init", "render", "install", "uninstall", "verify", "status", "fix-vxlan", "doctor"}
+        "init", "render", "install", "uninstall", "upgrade", "verify", "status", "fix-vxlan", "doctor"}
 
 
 @pytest.mark.parametrize("argv", EXAMPLES, ids=[" ".join(a) for a in EXAMPLES])

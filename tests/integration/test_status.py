@@ -63,6 +63,11 @@ def test_status_shows_every_part(lab: StackLab, helm: FakeHelm) -> None:
     assert st["problems"] == {}
     assert [(r["name"], r["chart"], r["status"], r["revision"]) for r in st["releases"]] == [
         (name, CHARTS[name], "deployed", 1) for name in sorted(CHARTS)]
+    # which chart set each release is on, and what the catalog knows of newer maintained charts
+    by_name = {r["name"]: r for r in st["releases"]}
+    assert {r["set"] for r in st["releases"]} == {"runbook"}
+    assert by_name["tempo"]["deprecated"] and by_name["grafana"]["deprecated"] and not by_name["loki"]["deprecated"]
+    assert by_name["loki"]["newer"]["version"] == "18.11.0" and by_name["alloy"]["newer"] is None
     pods = {p["name"]: p for p in st["pods"]}
     assert pods["loki-0"]["node"] == "node-2" and pods["loki-0"]["ready"] == "1/1"
     assert pods["loki-0"]["status"] == "Running" and pods["loki-0"]["restarts"] == 0

@@ -95,6 +95,11 @@ def open_directory() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def labels(release: str) -> dict[str, str]:
+    """The labels the runbook's charts give their pods (the release is named after its chart)."""
+    return {"app.kubernetes.io/name": release, "app.kubernetes.io/instance": release}
+
+
 @contextmanager
 def running_stack(kube: KubeLab, sshd: Sshd, user: TestUser, storage_root: Path, tmp_path: Path) -> Iterator[StackLab]:
     """The whole stack, healthy: every object in place, every pod Ready, every service answering.
@@ -139,12 +144,12 @@ def running_stack(kube: KubeLab, sshd: Sshd, user: TestUser, storage_root: Path,
         "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route is accepted"},
                        {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
                         "message": "Resolved all the Object references for the Route"}]}]})
-    api.seed(pod("loki-0", "node-2", {"app.kubernetes.io/name": "loki"}, claim="loki-pvc"), manager="kubelet")
-    api.seed(pod("tempo-0", "node-2", {"app.kubernetes.io/name": "tempo"}, claim="tempo-pvc"), manager="kubelet")
-    api.seed(pod("grafana-6d9f7c-x2x4k", "node-1", {"app.kubernetes.io/name": "grafana"}), manager="kubelet")
+    # The charts label every pod with its chart's name and its release (app.kubernetes.io/instance).
+    api.seed(pod("loki-0", "node-2", labels("loki"), claim="loki-pvc"), manager="kubelet")
+    api.seed(pod("tempo-0", "node-2", labels("tempo"), claim="tempo-pvc"), manager="kubelet")
+    api.seed(pod("grafana-6d9f7c-x2x4k", "node-1", labels("grafana")), manager="kubelet")
     for name, node in ALLOY_PODS.items():
-        api.seed(pod(name, node, {"app.kubernetes.io/name": "alloy"}, containers=("alloy", "config-reloader")),
-                 manager="kubelet")
+        api.seed(pod(name, node, labels("alloy"), containers=("alloy", "config-reloader")), manager="kubelet")
         api.set_log(NS, name, QUIET_ALLOY_LOG, container="alloy")
     admin_user, admin_password = grafana.admin
     api.seed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana", "namespace": NS}, "type": "Opaque",

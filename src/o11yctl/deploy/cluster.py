@@ -381,6 +381,22 @@ class Deployer:
             detail += f"; {', '.join(answered)} answered"
         return StepResult(step.id, step.component, "unchanged", detail)
 
+    def wait_release(self, release: str, step: Step) -> str:
+        """One release's pods Running and Ready, then each readiness path of ``step`` answers."""
+        from o11yctl.config import parse_duration
+
+        cfg = self.plan.config
+        ns = cfg.cluster.namespace
+        timeout = self.options.wait_timeout or float(parse_duration(cfg.charts.timeout))
+        deadline = time.monotonic() + timeout
+        pods = self._wait_pods(ns, deadline, timeout, selector=f"app.kubernetes.io/instance={release}")
+        answered = []
+        for check in step.ready:
+            self._wait_ready_endpoint(ns, check, deadline, timeout)
+            answered.append(f"{check.service} {check.path}")
+        detail = f"{pods} pod(s) of release {release} Running and Ready"
+        return detail + (f"; {', '.join(answered)} answered" if answered else "")
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _release_stale_claim(self, doc: Mapping[str, Any], live: Mapping[str, Any]) -> str | None:
@@ -442,20 +458,22 @@ class Deployer:
             self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
             pvc = self.kube.get("v1", "PersistentVolumeClaim", name, namespace) or {}
 
-    def _wait_pods(self, ns: str, deadline: float, timeout: float) -> int:
+    def _wait_pods(self, ns: str, deadline: float, timeout: float, *, selector: str | None = None) -> int:
         pauses = backoff(0.1, self.options.poll_interval)
+        where = f"{ns} ({selector})" if selector else ns
         while True:
-            pods = self.kube.list("v1", "Pod", ns)
+            pods = self.kube.list("v1", "Pod", ns, label_selector=selector) if selector else \
+                self.kube.list("v1", "Pod", ns)
             waiting = [p for p in pods if not _pod_ok(p)]
             if pods and not waiting:
                 return len(pods)
             if time.monotonic() >= deadline:
                 if not pods:
-                    raise KubeError(f"no pods in namespace {ns} after {timeout:g}s",
+                    raise KubeError(f"no pods in namespace {where} after {timeout:g}s",
                                     hint=f"see what the releases did: helm list -n {ns}; kubectl get events -n {ns}")
                 first = waiting[0]["metadata"]["name"]
                 raise KubeError(
-                    f"{len(waiting)} of {len(pods)} pods in {ns} not Ready after {timeout:g}s: "
+                    f"{len(waiting)} of {len(pods)} pods in {where} not Ready after {timeout:g}s: "
                     + ", ".join(_pod_text(p) for p in waiting[:5]),
                     hint=f"`o11yctl doctor` names the cause (scheduling, volumes, crashes); or kubectl describe "
                          f"pod -n {ns} {first}; kubectl logs -n {ns} {first} --tail=50")

@@ -137,8 +137,30 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
             raise
         steps = [i for i in report.items if isinstance(i, StepResult)]
         summary = f"install finished: {count_outcomes(steps)}"
+        old = deprecated_charts(plan)
+        if old:
+            summary += f"; {deprecation_note(old)}"
         return Report("install", items=(*before, *report.items), exit_code=0, summary=summary,
-                      extra={"cluster": facts.server_version, "helm": facts.helm_version})
+                      extra={"cluster": facts.server_version, "helm": facts.helm_version, "deprecated": old})
+
+
+def deprecated_charts(plan: Plan) -> list[str]:
+    """``tempo 1.24.4``: the plan's charts that their repository marks deprecated."""
+    from o11yctl.stack.charts import resolve
+
+    out = []
+    for step in plan.steps:
+        if step.helm is not None:
+            chart = resolve(plan.config, step.owner)
+            if chart.deprecated:
+                out.append(f"{chart.name} {chart.version}")
+    return out
+
+
+def deprecation_note(charts: Sequence[str]) -> str:
+    """The one line install says about deprecated charts, with the way out."""
+    return (f"the chart repository marks {', '.join(charts)} deprecated (no more fixes from that chart); "
+            "`o11yctl upgrade --to current --dry-run` shows the move to the maintained charts, data kept")
 
 
 def _namespace_labels(plan: Plan, files: dict[str, str]) -> dict[str, str]:
@@ -210,7 +232,9 @@ def dry_run_report(plan: Plan) -> Report:
     )
     from o11yctl.deploy.walk import LIMIT
 
+    old = deprecated_charts(plan)
+    note = f"; {deprecation_note(old)}" if old else ""
     return Report("install", items=items,
-                  summary=f"dry run: {len(plan.steps)} steps planned; nothing was contacted or changed",
+                  summary=f"dry run: {len(plan.steps)} steps planned; nothing was contacted or changed{note}",
                   extra={"dry_run": True, "namespace": plan.config.cluster.namespace, "plan": steps,
-                         "parallel": LIMIT})
+                         "parallel": LIMIT, "deprecated": old})

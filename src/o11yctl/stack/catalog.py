@@ -11,6 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+#: Where the Loki, Tempo and Grafana charts are maintained since January 2026 (also
+#: ``oci://ghcr.io/grafana-community/helm-charts/<chart>``).
+COMMUNITY_REPOSITORY = "https://grafana-community.github.io/helm-charts"
+#: A short name for a repository, as the values files' headers and `status` show it.
+REPOSITORY_NAMES = {GRAFANA_REPOSITORY: "grafana", COMMUNITY_REPOSITORY: "grafana-community"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +57,90 @@ RUNBOOK = ChartSet(
     },
 )
 
-SETS: dict[str, ChartSet] = {s.name: s for s in (RUNBOOK,)}
+CURRENT = ChartSet(
+    "current",
+    "the maintained charts: Loki 3.7, Tempo 2.10, Alloy 1.18, Grafana 13.2",
+    # Each is the newest version in its repository's index (generated 2026-08-20), none
+    # deprecated; alloy has no newer chart than the runbook's.
+    checked="2026-12-04",
+    pins={
+        "loki": ChartPin("loki", "18.11.0", "3.7.6", COMMUNITY_REPOSITORY),
+        "alloy": ChartPin("alloy", "1.11.1", "v1.18.1", GRAFANA_REPOSITORY),
+        "tempo": ChartPin("tempo", "2.2.4", "2.10.8", COMMUNITY_REPOSITORY),
+        "grafana": ChartPin("grafana", "12.11.1", "13.2.0", COMMUNITY_REPOSITORY),
+    },
+    templates="current",
+)
+
+SETS: dict[str, ChartSet] = {s.name: s for s in (RUNBOOK, CURRENT)}
+#: Sets in the order of their charts' age: a set later in this tuple holds newer versions.
+ORDER: tuple[str, ...] = ("runbook", "current")
 DEFAULT_SET = "runbook"
+
+
+@dataclass(frozen=True, slots=True)
+class DataFormat:
+    """What one version of a data component reads and writes."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+    source: str
+
+
+#: Per component and app version: the formats read and written, from the projects' source.
+#: Loki: schema versions accepted by PeriodConfig.validate (pkg/storage/config/schema_config.go),
+#: TSDB index formats (pkg/storage/stores/shipper/indexshipper/tsdb/index/index.go, FormatV1-3)
+#: and chunk formats (pkg/chunkenc, ChunkFormatV1-4); with o11yctl's values it writes schema v13,
+#: TSDB format 3 and chunk format 4. Tempo: block versions known to FromVersion and written by
+#: DefaultEncoding (tempodb/encoding/versioned.go).
+DATA_FORMATS: dict[str, dict[str, DataFormat]] = {
+    "loki": {
+        v: DataFormat(
+            reads=frozenset({"schema v9", "schema v10", "schema v11", "schema v12", "schema v13",
+                             "tsdb index format 1", "tsdb index format 2", "tsdb index format 3",
+                             "chunk format 1", "chunk format 2", "chunk format 3", "chunk format 4"}),
+            writes=frozenset({"schema v13", "tsdb index format 3", "chunk format 4"}),
+            source=f"grafana/loki v{v}: pkg/storage/config/schema_config.go, tsdb/index/index.go, pkg/chunkenc",
+        )
+        for v in ("3.3.0", "3.7.6")
+    },
+    "tempo": {
+        "2.9.0": DataFormat(
+            reads=frozenset({"block v2", "block vParquet2", "block vParquet3", "block vParquet4", "block vParquet5"}),
+            writes=frozenset({"block vParquet4"}),
+            source="grafana/tempo v2.9.0: tempodb/encoding/versioned.go (FromVersion, DefaultEncoding)",
+        ),
+        "2.10.8": DataFormat(
+            reads=frozenset({"block v2", "block vParquet3", "block vParquet4", "block vParquet5"}),
+            writes=frozenset({"block vParquet4"}),
+            source="grafana/tempo v2.10.8: tempodb/encoding/versioned.go (FromVersion, DefaultEncoding)",
+        ),
+    },
+}
+
+
+def repository_name(url: str | None) -> str:
+    """``grafana-community`` for the community repository's URL; the URL itself for others."""
+    if url is None:
+        return "local"
+    return REPOSITORY_NAMES.get(url.rstrip("/"), url)
+
+
+def set_of(component: str, chart: str, version: str) -> str | None:
+    """The set whose pin for ``component`` is this chart at this version, if any."""
+    for s in SETS.values():
+        pin = s.pins.get(component)
+        if pin is not None and (pin.chart, pin.version) == (chart, version):
+            return s.name
+    return None
+
+
+def newer(component: str, chart: str, version: str) -> ChartPin | None:
+    """The newest pin the catalog knows for ``component`` when it differs from ``chart``/``version``."""
+    pin = SETS[ORDER[-1]].pins.get(component)
+    if pin is None or (pin.chart, pin.version) == (chart, version):
+        return None
+    return pin
 
 
 def chart_set(name: str) -> ChartSet:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from o11yctl.config import Config, go_duration, parse_duration
-from o11yctl.stack.catalog import chart_set
+from o11yctl.stack.catalog import chart_set, repository_name
 from o11yctl.stack.charts import resolve
 from o11yctl.stack.components import Component, Stack, stack_for
 
@@ -42,12 +42,25 @@ def service_url(cfg: Config, component: str | Component) -> str:
     return f"http://{c.endpoint.service}.{cfg.cluster.namespace}.svc.cluster.local:{c.endpoint.port}"
 
 
+def chart_title(name: str, version: str, repository: str | None) -> str:
+    """``the grafana/loki chart 6.21.0``; a mirror by its URL, a local chart as such."""
+    if repository is None:
+        return f"the local {name} chart {version}"
+    owner = repository_name(repository)
+    if owner == repository:
+        return f"the {name} chart {version} from {repository}"
+    return f"the {owner}/{name} chart {version}"
+
+
 def _component(cfg: Config, c: Component) -> dict[str, Any]:
     """The values every component's templates may use, from its spec and its config section."""
     out: dict[str, Any] = {"name": c.name, "title": c.title}
     if c.release:
         out["release"] = c.release
-        out["chart_version"] = resolve(cfg, c.name).version
+        chart = resolve(cfg, c.name)
+        out["chart_version"] = chart.version
+        out["chart_title"] = chart_title(chart.name, chart.version, chart.repository)
+        out["app_version"] = chart.app_version
     if c.volume:
         settings = getattr(cfg.components, c.name)
         out.update(pv=c.volume.pv, pvc=c.volume.pvc, size=settings.size, host_path=data_dir(cfg, c))

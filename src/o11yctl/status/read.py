@@ -144,6 +144,19 @@ def _section(fn: Callable[[], Any]) -> tuple[Any, str | None]:
         return None, exc.message + (f" ({exc.hint})" if exc.hint else "")
 
 
+def release_set(component: str, chart: str) -> dict[str, Any]:
+    """Which chart set a release's chart belongs to, and the newer pin the catalog knows, if any."""
+    from o11yctl.stack.catalog import SETS, newer, set_of
+
+    name, _, version = chart.rpartition("-")
+    found = set_of(component, name, version)
+    pin = newer(component, name, version)
+    deprecated = found is not None and SETS[found].pins[component].deprecated
+    return {"set": found, "deprecated": deprecated,
+            "newer": None if pin is None else {"chart": pin.chart, "version": pin.version,
+                                               "app_version": pin.app_version, "repository": pin.repository}}
+
+
 def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.time) -> Report:
     """Read every part of the status at once and build the report.
 
@@ -171,10 +184,12 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
     t = now()
     releases_of_stack = {c.release for c in stack.releases}
 
+    component_of = {c.release: c.name for c in stack.releases}
+
     def releases() -> list[dict[str, Any]]:
         found = helm.list_releases(ns)
         return [{"name": name, "chart": r.chart, "app_version": r.app_version, "revision": r.revision,
-                 "status": r.status, "updated": r.updated[:19]}
+                 "status": r.status, "updated": r.updated[:19], **release_set(component_of[name], r.chart)}
                 for name, r in sorted(found.items()) if name in releases_of_stack]
 
     def pods() -> list[dict[str, Any]]:
