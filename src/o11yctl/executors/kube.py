@@ -496,16 +496,23 @@ def api_error(resp: Response, what: str) -> KubeError:
     """A KubeError for a refused request: the server's own message and what to do next."""
     message = ""
     reason = ""
+    causes: list[Any] = []
     try:
         doc = resp.json()
         if isinstance(doc, dict):
             message = str(doc.get("message") or "")
             reason = str(doc.get("reason") or "")
+            causes = list((doc.get("details") or {}).get("causes") or [])
     except ValueError:
         message = resp.body.decode("utf-8", "replace")[:300]
     text = f"{what}: {message or reason or 'HTTP ' + str(resp.status)} (HTTP {resp.status})"
     exit_code = None
-    if resp.status in (401, 403):
+    terminating = [c for c in causes if isinstance(c, dict) and c.get("reason") == "NamespaceTerminating"]
+    if resp.status == 403 and terminating:
+        # The NamespaceLifecycle admission plugin: not a permission problem, the namespace is being deleted.
+        hint = ("the namespace is being deleted (Terminating) and takes no new objects until it is gone; wait for "
+                "it (kubectl get namespace), then re-run")
+    elif resp.status in (401, 403):
         hint = ("the kubeconfig's user is not allowed to do this; use a cluster-admin context "
                 "(on K3s: /etc/rancher/k3s/k3s.yaml)")
         exit_code = EXIT_UNREACHABLE
