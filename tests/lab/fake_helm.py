@@ -15,6 +15,25 @@ v3.17.2 and v4.1.4, ``scripts/get_helm.py``):
   success messages. ``tests/integration/test_helm_real.py`` checks that the real
   binaries still print these against the fake API, so the stand-in cannot drift.
 
+``list`` filters by state the way helm's own code does, read at the two tags the
+stand-in plays (pkg/action/list.go ``SetStateMask``, ``filterLatestReleases`` and
+``filterStateMask``; cmd/helm/list.go in v3.17.2, commit cc0bbbd6, and pkg/cmd/list.go
+in v4.1.4, commit 05fa3797):
+
+- only each release's latest revision is shown, and only when its status is one of
+  the states asked for: ``--deployed``, ``--failed``, ``--pending`` (pending-install,
+  pending-upgrade, pending-rollback), ``--superseded``, ``--uninstalled``,
+  ``--uninstalling``, combined with OR; ``--superseded`` alone lists every superseded
+  revision instead;
+- with no state flag, Helm 3 shows deployed and failed releases, Helm 4 every state;
+- Helm 3's ``--all``/``-a`` shows every state; Helm 4 has no ``--all``.
+
+A flag real helm rejects (``--all`` on Helm 4, a state flag on ``status`` or any
+command but ``list``) fails with helm's own line and exit code, printed by the real
+v3.17.2 and v4.1.4 binaries: ``Error: unknown flag: --all`` or ``Error: unknown
+shorthand flag: 'a' in -a``, exit 1; the call is also recorded as unexpected, since
+o11yctl should never send it.
+
 State (releases, scripted failures, and every argv it was called with) lives in a
 JSON file named by ``$FAKE_HELM_STATE``. An argument it does not understand
 makes it exit 2 and is recorded, so tests fail closed.
@@ -50,11 +69,31 @@ def fail(state, text, code=1):
     sys.stderr.write(text + "\n")
     sys.exit(code)
 
+# helm's ListStates bits (pkg/action/list.go); a status without a name is ListUnknown, never listed.
+LIST_STATES = {{"deployed": 1, "uninstalled": 2, "uninstalling": 4, "pending-install": 8, "pending-upgrade": 16,
+               "pending-rollback": 32, "superseded": 64, "failed": 128}}
+LIST_ALL = 255
+STATE_FLAGS = {{"--deployed": 1, "--uninstalled": 2, "--uninstalling": 4, "--pending": 8 | 16 | 32,
+               "--superseded": 64, "--failed": 128}}
+
+def list_mask(flags, major):
+    """helm's List.SetStateMask: --all, else the flags ORed, else the default of the major version."""
+    if flags.get("--all") or flags.get("-a"):
+        return LIST_ALL
+    mask = 0
+    for flag, bits in STATE_FLAGS.items():
+        if flags.get(flag):
+            mask |= bits
+    if mask == 0:
+        mask = LIST_STATES["deployed"] | LIST_STATES["failed"] if major == 3 else LIST_ALL
+    return mask
+
 def main(argv):
     state = load()
     state["calls"].append(argv)
+    major = int(state["version"].lstrip("v").split(".")[0])
     args, flags, i = [], {{}}, 0
-    bool_flags = {{"--install", "--wait", "--deployed", "--failed", "--pending"}}
+    bool_flags = {{"--install", "--wait", "--all", "-a"}} | set(STATE_FLAGS)
     value_flags = {{"--namespace", "-n", "--output", "-o", "--repo", "--version", "--values", "-f", "--timeout",
                    "--kubeconfig", "--kube-context", "--template"}}
     while i < len(argv):
@@ -74,6 +113,14 @@ def main(argv):
     releases = state["releases"].setdefault(ns, {{}})
     cmd = " ".join(args[:2]) if args[:1] == ["get"] else (args[0] if args else "")
     name = args[2] if cmd == "get values" else (args[1] if len(args) > 1 else "")
+    list_only = set(STATE_FLAGS) | ({{"--all", "-a"}} if major == 3 else set())
+    rejected = [f for f in flags if f in STATE_FLAGS or f in ("--all", "-a")
+                if cmd != "list" or f not in list_only]
+    if rejected:
+        state["unexpected"].append(argv)
+        if rejected[0] == "-a":
+            fail(state, "Error: unknown shorthand flag: 'a' in -a")
+        fail(state, "Error: unknown flag: " + rejected[0])
     scripted = state["failures"].get(cmd + ":" + name)
     if scripted:
         state["failures"].pop(cmd + ":" + name)
@@ -83,13 +130,18 @@ def main(argv):
         print(state["version"] if flags.get("--template") else "version.BuildInfo{{Version:\"%s\"}}" % state["version"])
         return
     if cmd == "list":
+        mask = list_mask(flags, major)
         out = []
         for rel_name, revs in sorted(releases.items()):
-            last = revs[-1]
-            if last["status"] in ("deployed", "failed") or last["status"].startswith("pending"):
-                out.append({{"name": rel_name, "namespace": ns, "revision": str(last["revision"]),
-                            "updated": last["updated"].replace("T", " ").replace("Z", " +0000 UTC"),
-                            "status": last["status"], "chart": last["chart"], "app_version": "1.0.0"}})
+            if not revs:
+                continue
+            # filterLatestReleases is skipped when only superseded releases are asked for
+            shown = revs if mask == LIST_STATES["superseded"] else [max(revs, key=lambda r: r["revision"])]
+            for rev in sorted(shown, key=lambda r: r["revision"]):
+                if LIST_STATES.get(rev["status"], 0) & mask:
+                    out.append({{"name": rel_name, "namespace": ns, "revision": str(rev["revision"]),
+                                "updated": rev["updated"].replace("T", " ").replace("Z", " +0000 UTC"),
+                                "status": rev["status"], "chart": rev["chart"], "app_version": "1.0.0"}})
         save(state)
         print(json.dumps(out, separators=(",", ":")))
         return
@@ -157,10 +209,24 @@ def main(argv):
         first = not revs
         if first:
             revs = releases.setdefault(name, [])
+        rev = (revs[-1]["revision"] + 1) if revs else 1
+        delay = float(state.get("durations", {{}}).get(name, 0))
+        if delay:
+            # As helm does: the new revision is stored pending-* first, then helm waits (--wait) for the
+            # release's resources; other helm processes run meanwhile (the lock is released).
+            revs.append({{"revision": rev, "status": "pending-install" if first else "pending-upgrade",
+                         "chart": chart_id, "values": values, "updated": now(),
+                         "description": "Initial install underway" if first else "Preparing upgrade"}})
+            save(state)
+            fcntl.flock(LOCK[0], fcntl.LOCK_UN)
+            time.sleep(delay)
+            fcntl.flock(LOCK[0], fcntl.LOCK_EX)
+            state = load()
+            revs = state["releases"][ns][name]
+            revs.pop()
         for r in revs:
             if r["status"] == "deployed":
                 r["status"] = "superseded"
-        rev = (revs[-1]["revision"] + 1) if revs else 1
         revs.append({{"revision": rev, "status": "deployed", "chart": chart_id, "values": values, "updated": now(),
                      "description": "Install complete" if first else "Upgrade complete"}})
         save(state)
@@ -175,7 +241,9 @@ def main(argv):
     fail(state, "Error: unknown command %r for \"helm\"" % cmd, 2)
 
 # Real helm processes may run at the same time (o11yctl reads several releases at once): one at a time here.
+LOCK = []
 with open(STATE + ".lock", "w") as lock:
+    LOCK.append(lock)
     fcntl.flock(lock, fcntl.LOCK_EX)
     main(sys.argv[1:])
 '''
@@ -212,6 +280,13 @@ class FakeHelm:
             revs.append({"revision": n, "status": r["status"], "chart": r["chart"], "values": r.get("values", {}),
                          "updated": "2025-01-01T10:00:00Z", "description": r.get("description", "Install complete")})
         state["releases"].setdefault(namespace, {})[name] = revs
+        self._write(state)
+
+    def set_duration(self, release: str, seconds: float) -> None:
+        """``helm upgrade --install`` of ``release`` takes this long (its --wait), with the revision pending-*
+        meanwhile and other helm processes free to run, as real helm waiting for the release's resources."""
+        state = self._read()
+        state.setdefault("durations", {})[release] = seconds
         self._write(state)
 
     def fail(self, command: str, release: str, stderr: str, code: int = 1) -> None:

@@ -15,6 +15,17 @@ the code under test reaches through its normal HTTP client. Tests script it:
 ``ingest_delay`` shape the behaviour. A request nobody scripted gets the real
 server's 404 and is recorded in ``unexpected``; :meth:`FakeServer.assert_clean`
 fails a test that made one, or that left a scripted answer unused.
+
+Where the fakes come from. The responses captured from real Loki 3.3.0 and Tempo
+2.9.0 that a behaviour below is shaped after are kept in ``tests/data/upstream/``
+(its README names the behaviour each file backs). Where the captures are silent,
+the behaviour comes from the servers' own source at the captured revisions (Loki
+v3.3.0, commit 19bbc448; Tempo v2.9.0, commit 607c7fb6 -- the revisions the
+captured ``buildinfo`` reports), and the docstring of the class says so. A request
+the fakes cannot answer the way the real server would (a TraceQL query beyond the
+small subset below, a protobuf push, ...) is answered 501 by :meth:`FakeServer.unmodelled`
+and recorded in ``unexpected`` with the reason, so the test fails instead of
+passing against an invented answer.
 """
 
 from __future__ import annotations
@@ -29,13 +40,22 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 JSON_TYPE = "application/json"
 LOKI_JSON_TYPE = "application/json; charset=UTF-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
+#: Responses captured from the real servers (see the README there).
+UPSTREAM = Path(__file__).resolve().parents[1] / "data" / "upstream"
+
+
+def captured(name: str) -> bytes:
+    """The body of a response captured from a real Loki or Tempo (a file of ``tests/data/upstream``)."""
+    return (UPSTREAM / name).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,8 @@ class FakeServer:
         self.host = "127.0.0.1"
         self.requests: list[Request] = []
         self.unexpected: list[Request] = []
+        #: Why each request answered by :meth:`unmodelled` could not be answered faithfully.
+        self.unmodelled_reasons: list[str] = []
         self.delay = 0.0
         self._scripts: list[_Script] = []
         self._hangs: list[tuple[str, re.Pattern[str]]] = []
@@ -148,7 +170,7 @@ class FakeServer:
         """No request went unanswered by a script or route, and every scripted reply was used."""
         assert not self.unexpected, f"{self.name}: unscripted requests: " + ", ".join(
             f"{r.method} {r.path}" for r in self.unexpected
-        )
+        ) + "".join(f"\n  not modelled: {why}" for why in self.unmodelled_reasons)
         unused = [s for s in self._scripts if s.used < len(s.replies) - (1 if s.repeat_last else 0)]
         assert not unused, f"{self.name}: scripted replies never requested: " + ", ".join(
             f"{s.method} {s.pattern.pattern} ({s.used}/{len(s.replies)})" for s in unused
@@ -198,6 +220,17 @@ class FakeServer:
 
     def not_found(self, request: Request) -> Answer:
         return text(404, "404 page not found\n")
+
+    def unmodelled(self, request: Request, why: str) -> Answer:
+        """Record a request the fake cannot answer as the real server would, and answer 501.
+
+        The request lands in ``unexpected`` (so :meth:`assert_clean` fails the test) with
+        ``why`` in ``unmodelled_reasons``. 501 is the fake's own answer, not the real server's.
+        """
+        with self._lock:
+            self.unexpected.append(request)
+            self.unmodelled_reasons.append(f"{request.method} {request.path}: {why}")
+        return text(501, f"{self.name} fake: not modelled: {why}\n")
 
     def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
         split = urlsplit(handler.path)
@@ -306,25 +339,82 @@ def _labels_match(labels: dict[str, str], matchers: list[tuple[str, str, str]]) 
     return True
 
 
+#: Loki 3.3.0's default ``limits_config.discover_service_name`` (pkg/validation/limits.go): the first of these
+#: labels with a value becomes ``service_name`` when a pushed stream has none (pkg/loghttp/push/push.go).
+DISCOVER_SERVICE_NAME = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
+                         "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name")
+#: Loki 3.3.0's default ``limits_config.reject_old_samples_max_age`` (7d) and ``creation_grace_period`` (10m),
+#: pkg/validation/limits.go; o11yctl's Loki values leave both alone.
+REJECT_OLD_SAMPLES_MAX_AGE = 7 * 24 * 3600.0
+CREATION_GRACE_PERIOD = 600.0
+
+
+def prometheus_labels(labels: Mapping[str, str]) -> str:
+    """A label set as Loki prints it in errors (Prometheus ``labels.String()``): sorted, ``", "``-separated."""
+    return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+
+
+def _rfc3339(ts_ns: int) -> str:
+    """Go's ``time.Format(time.RFC3339)`` of a UTC time: whole seconds, ``Z``."""
+    return datetime.fromtimestamp(ts_ns // 10**9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _grouped(errors: list[str]) -> str:
+    """Loki's ``util.GroupedErrors``: one message as is; repeats as ``N errors like: ...``, joined by ``; ``.
+
+    (Loki walks a map, so the order of different messages varies; here it is first-seen.)
+    """
+    counts: dict[str, int] = {}
+    for err in errors:
+        counts[err] = counts.get(err, 0) + 1
+    if len(counts) == 1 and len(errors) == 1:
+        return errors[0]
+    return "; ".join(f"{n} errors like: {err}" for err, n in counts.items())
+
+
 class FakeLoki(FakeServer):
     """Loki 3.3's HTTP API: /ready, push, query_range, /metrics; streams kept in memory.
+
+    Push (``POST /loki/api/v1/push``, JSON only) follows the captures: 204 with an empty
+    body, also while /ready still answers 503 (``loki__push__while_not_ready.txt``); a line
+    older than :attr:`reject_old_samples_max_age` is refused with 400 and Loki's message
+    (``loki__push__old_timestamp.txt``, byte for byte). The window is Loki's default
+    ``reject_old_samples_max_age`` of 7d (``RejectOldSamplesMaxAge.Set("7d")`` in Loki
+    v3.3.0's pkg/validation/limits.go; the capture's "oldest acceptable" time is exactly 7
+    days before it was taken). From the same source, not captured: a line more than
+    :attr:`creation_grace_period` (10m) in the future is refused as "too new"; the other
+    lines of a request are still stored when some are refused; several refusals are
+    grouped as Loki's ``GroupedErrors`` does; ``service_name`` is added to a stream that
+    has none from :data:`DISCOVER_SERVICE_NAME` (the captured query answers show it).
+    A push that is not ``application/json`` (Loki reads it as snappy protobuf) is not
+    modelled. Loki prints times in the server's zone; the capture's server ran in UTC, as
+    the fake does.
 
     Attributes:
         not_ready_for: answer /ready with 503 this many times first (the warm-up window).
         ingest_delay: seconds before a pushed line shows up in queries.
         drop_pushes: accept pushes (204) but never store them (a broken ingester).
+        reject_old_samples_max_age, creation_grace_period: the push's time window, in seconds.
+        clock: the server's wall clock (``time.time``), which push validation reads; a test may
+            pin it to reproduce a capture exactly.
         started_at, bytes_received: what /metrics reports as process_start_time_seconds and
-            loki_distributor_bytes_received_total (pushes add to the latter).
+            loki_distributor_bytes_received_total (every pushed line adds to the latter, refused
+            ones too: Loki counts them as it parses the request).
     """
 
     name = "loki"
     NOT_READY = "Ingester not ready: waiting for 15s after being ready\n"
+    TOO_OLD = "entry for stream '%s' has timestamp too old: %s, oldest acceptable timestamp is: %s"
+    TOO_NEW = "entry for stream '%s' has timestamp too new: %s"
 
     def __init__(self) -> None:
         super().__init__()
         self.not_ready_for = 0
         self.ingest_delay = 0.0
         self.drop_pushes = False
+        self.reject_old_samples_max_age = REJECT_OLD_SAMPLES_MAX_AGE
+        self.creation_grace_period = CREATION_GRACE_PERIOD
+        self.clock: Callable[[], float] = time.time
         self.streams: dict[tuple[tuple[str, str], ...], list[tuple[int, str, float]]] = {}
         self.started_at = time.time()
         self.bytes_received = 0
@@ -349,6 +439,10 @@ class FakeLoki(FakeServer):
         return text(503, self.NOT_READY) if warming else text(200, "ready\n")
 
     def _push(self, request: Request, _m: re.Match[str]) -> Answer:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return self.unmodelled(request, f"a push with Content-Type {media or '(none)'!r}: Loki reads it as "
+                                            "snappy-compressed protobuf")
         try:
             doc = request.json()
             streams = doc["streams"]
@@ -357,15 +451,33 @@ class FakeLoki(FakeServer):
             snippet = request.body[:10].decode("utf-8", "replace")
             return text(400, f"loghttp.PushRequest.readFieldHash: expect \", but found {snippet[1:2] or '?'}, "
                              f"error found in #2 byte of ...|{snippet}|...\n")
-        if self.drop_pushes:
-            return Answer(204)
+        now_ns = int(self.clock() * 1e9)
+        oldest_ns = now_ns - int(self.reject_old_samples_max_age * 1e9)
+        newest_ns = now_ns + int(self.creation_grace_period * 1e9)
+        errors: list[str] = []
+        accepted: list[tuple[dict[str, str], list[tuple[int, str]]]] = []
+        for labels, values in parsed:
+            if "service_name" not in labels:
+                labels["service_name"] = next((labels[n] for n in DISCOVER_SERVICE_NAME if labels.get(n)),
+                                              "unknown_service")
+            kept = []
+            for ts, line in values:
+                if ts < oldest_ns:
+                    errors.append(self.TOO_OLD % (prometheus_labels(labels), _rfc3339(ts), _rfc3339(oldest_ns)))
+                elif ts > newest_ns:
+                    errors.append(self.TOO_NEW % (prometheus_labels(labels), _rfc3339(ts)))
+                else:
+                    kept.append((ts, line))
+            accepted.append((labels, kept))
         visible_at = time.monotonic() + self.ingest_delay
         with self._lock:
             self.bytes_received += sum(len(line) for _labels, values in parsed for _ts, line in values)
-            for labels, values in parsed:
-                labels.setdefault("service_name", labels.get("job", "unknown_service"))
-                key = tuple(sorted(labels.items()))
-                self.streams.setdefault(key, []).extend((ts, line, visible_at) for ts, line in values)
+            for labels, kept in accepted:
+                if kept and not self.drop_pushes:
+                    key = tuple(sorted(labels.items()))
+                    self.streams.setdefault(key, []).extend((ts, line, visible_at) for ts, line in kept)
+        if errors:
+            return text(400, _grouped(errors) + "\n")
         return Answer(204)
 
     def _metrics(self, request: Request, _m: re.Match[str]) -> Answer:
@@ -419,28 +531,178 @@ class FakeLoki(FakeServer):
 # --- Tempo --------------------------------------------------------------------------------------
 
 
+class TraceQLError(ValueError):
+    """A TraceQL query Tempo refuses, with the message it answers (400)."""
+
+
+class NotModelled(ValueError):
+    """A request the fake cannot answer the way the real server would."""
+
+
+_TRACEQL_TOKEN = re.compile(r"""\s*(?:
+    (?P<open>\{) | (?P<close>\}) | (?P<and>&&)
+  | (?P<op>!=|=~|!~|>=|<=|=|>|<)
+  | (?P<attr>(?:resource|span)\.[A-Za-z0-9_.\-/]+)
+  | (?P<str>"(?:[^"\\]|\\["\\])*"|`[^`]*`)
+  | (?P<other>\S)
+)""", re.VERBOSE)
+
+
+def parse_traceql(query: str) -> list[tuple[str, str, str]]:
+    """The TraceQL the fake evaluates: ``{}`` or ``{ <scope>.<attr> = "<string>" && ... }``, scope
+    ``resource`` or ``span``. Returns (scope, attribute, value) conditions.
+
+    Raises:
+        TraceQLError: the query ends right after ``=``, as in the captured
+            ``tempo__api_search__invalid_traceql.txt`` (``{resource.service.name=``).
+        NotModelled: anything else (other operators, unscoped or intrinsic attributes, ``||``,
+            pipelines, other syntax errors): Tempo's answer to it is not captured.
+    """
+    tokens = []
+    pos = 0
+    while pos < len(query) and query[pos:].strip():
+        m = _TRACEQL_TOKEN.match(query, pos)
+        assert m is not None and m.lastgroup is not None
+        if m.lastgroup == "other":
+            raise NotModelled(f"TraceQL beyond the modelled subset at col {m.start('other') + 1}: {query!r}")
+        tokens.append((m.lastgroup, m.group(m.lastgroup)))
+        pos = m.end()
+    ends_here = pos == len(query) and "\n" not in query
+
+    def take(kind: str) -> str:
+        if not tokens:
+            raise NotModelled(f"incomplete TraceQL (Tempo's message for it is not captured): {query!r}")
+        got, value = tokens.pop(0)
+        if got != kind:
+            raise NotModelled(f"TraceQL beyond the modelled subset ({value!r} where {kind} was expected): {query!r}")
+        return value
+
+    take("open")
+    conditions: list[tuple[str, str, str]] = []
+    if tokens[:1] == [("close", "}")]:
+        tokens.pop(0)
+    else:
+        while True:
+            scope, _, attr = take("attr").partition(".")
+            op = take("op")
+            if op != "=":
+                raise NotModelled(f"TraceQL operator {op!r} is not modelled: {query!r}")
+            if not tokens and ends_here:
+                raise TraceQLError(f"invalid TraceQL query: parse error at line 1, col {len(query) + 1}: "
+                                   "syntax error: unexpected $end")
+            literal = take("str")
+            value = literal[1:-1] if literal[0] == "`" else re.sub(r"\\(.)", r"\1", literal[1:-1])
+            conditions.append((scope, attr, value))
+            if tokens[:1] == [("and", "&&")]:
+                tokens.pop(0)
+                continue
+            take("close")
+            break
+    if tokens:
+        raise NotModelled(f"TraceQL beyond the modelled subset (after the spanset filter): {query!r}")
+    return conditions
+
+
+def parse_logfmt_tags(encoded: str) -> dict[str, str]:
+    """``tags=`` as Tempo decodes it (go-logfmt): ``key=value key2="quoted value"``.
+
+    Raises:
+        TraceQLError: a tag set twice (Tempo's own message).
+        NotModelled: a pair the fake's small decoder does not read (go-logfmt's errors are not captured).
+    """
+    tags: dict[str, str] = {}
+    for m in re.finditer(r'\s*([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"=]+)\s*|(\S+)', encoded):
+        if m.group(3) is not None:
+            raise NotModelled(f"tags the fake cannot decode like go-logfmt: {encoded!r}")
+        key, raw = m.group(1), m.group(2)
+        value = json.loads(raw) if raw.startswith('"') else raw
+        if key in tags:
+            raise TraceQLError(f"invalid tags: tag {key} has been set twice")
+        tags[key] = value
+    return tags
+
+
+def _go_int(name: str, value: str, *, bits: int) -> int:
+    """Go's ``strconv.ParseInt(value, 10, bits)`` (``Atoi`` for 64), with the error Tempo wraps it in."""
+    func = "Atoi" if bits == 64 else "ParseInt"
+    if not re.fullmatch(r"[+-]?[0-9]+", value):
+        raise TraceQLError(f'invalid {name}: strconv.{func}: parsing {json.dumps(value)}: invalid syntax')
+    number = int(value)
+    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise TraceQLError(f'invalid {name}: strconv.{func}: parsing {json.dumps(value)}: value out of range')
+    return number
+
+
+def _string_attr(attrs: list[dict[str, Any]], key: str) -> str | None:
+    return next((a["value"].get("stringValue") for a in attrs if a.get("key") == key
+                 and isinstance(a.get("value"), dict)), None)
+
+
 class FakeTempo(FakeServer):
     """Tempo 2.9's HTTP API (port 3200): /ready, /api/traces/<id>, /api/search, /api/echo.
 
     Its OTLP/HTTP receiver (port 4318) is a second server, :attr:`otlp`, sharing the
-    trace store.
+    trace store. It takes OTLP JSON only (protobuf is not modelled) and answers the
+    captured ``{"partialSuccess":{}}`` (``tempo__otlp_http_v1_traces__json.txt``).
+    While the distributor's ring has no ingester yet (set :attr:`otlp_unready_for`), an
+    export with spans answers 503 with the captured body ``{"code":14, "message":"DoBatch:
+    InstancesCount <= 0"}`` (``tempo__otlp__while_starting__503.txt``) and is not stored.
+    The capture does not record the 503's Content-Type; the fake sends
+    ``application/json``, as the receiver's captured 400 does. The capture behind
+    ``tempo__otlp__while_not_ready.txt`` saw OTLP answer 503 and then 200 while /ready
+    still answered 503, so :attr:`otlp_unready_for` and :attr:`not_ready_for` are
+    independent. From Tempo's source (modules/distributor/distributor.go, PushTraces), an
+    export without spans answers 200 before the ring is asked, so it never gets the 503.
+
+    ``/api/search`` (answers shaped after ``tempo__api_search__*.json``):
+
+    - ``q`` (TraceQL): ``{}`` and ``{resource.<attr> = "v" && span.<attr> = "v" ...}``
+      (string equality), as the captured query; matching traces carry ``spanSet``,
+      ``spanSets`` (up to ``spss``, default 3, spans with the queried attributes) and
+      ``serviceStats``. A query cut off right after ``=`` answers the captured 400
+      (``tempo__api_search__invalid_traceql.txt``). Any other TraceQL, valid or not, is not
+      modelled (:class:`NotModelled`).
+    - ``tags`` (logfmt): ``service.name`` and ``name`` match as substrings, ``root.service.name``
+      and ``root.name`` against the root span, any other key as the exact string value of a
+      span or resource attribute (at most one such key) -- as Tempo's vParquet4 tag search
+      does (tempodb/encoding/vparquet4/block_search.go). Other well-known tags (``status.code``,
+      ``http.status_code``, k8s names) are not modelled.
+    - neither: every trace matches (``o11yctl verify`` asks ``/api/search?limit=10``); other
+      query parameters then count as tags, as pkg/api/http.go still allows.
+    - ``start``/``end`` (unix seconds): a trace matches when it overlaps the window (start <=
+      end and end >= start), only when both are set; ``limit`` (default 20) keeps the traces
+      that started last. Bad values answer Tempo's 400 messages (pkg/api/http.go,
+      ParseSearchRequest), as does ``q`` together with ``tags``. A window longer than the
+      default ``max_duration`` (168h) and ``minDuration``/``maxDuration`` are not modelled.
+    - trace ids lose their leading zeros (util.TraceIDToHexString); a trace without a root
+      span shows ``<root span not yet received>``; empty and zero fields are left out, as
+      Tempo's JSON marshalling does; the ``metrics`` numbers are the fake's own.
 
     Attributes:
         not_ready_for: answer /ready with 503 this many times first.
+        otlp_unready_for: answer this many OTLP exports (with spans) 503 first, as a freshly
+            started Tempo does while its ring forms (0: ready at once).
         ingest_delay: seconds before a received trace is found by /api/traces/<id> (404 until then).
         search_delay: seconds before a received trace shows up in /api/search.
     """
 
     name = "tempo"
     NOT_READY = "Ingester not ready: ingester check ready failed: waiting for 15s after being ready\n"
+    OTLP_UNAVAILABLE = "tempo__otlp__while_starting__503.txt"
+    OTLP_ACCEPTED = "tempo__otlp_http_v1_traces__json.txt"
+    ROOT_NOT_RECEIVED = "<root span not yet received>"
+    DEFAULT_LIMIT = 20
+    DEFAULT_SPSS = 3
 
     def __init__(self) -> None:
         super().__init__()
         self.not_ready_for = 0
+        self.otlp_unready_for = 0
         self.ingest_delay = 0.0
         self.search_delay = 0.0
         self.traces: dict[str, list[tuple[dict[str, Any], dict[str, Any], float]]] = {}
         self._ready_calls = 0
+        self._otlp_calls = 0
         self.otlp = FakeServer()
         self.otlp.name = "tempo-otlp"
         self.otlp.route("POST", r"/v1/traces", self._otlp)
@@ -473,8 +735,10 @@ class FakeTempo(FakeServer):
         return text(503, self.NOT_READY) if warming else text(200, "ready\n")
 
     def _otlp(self, request: Request, _m: re.Match[str]) -> Answer:
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            return as_json(415, {"code": 3, "message": "unsupported content type"})
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return self.otlp.unmodelled(request, f"an OTLP export with Content-Type {media or '(none)'!r} "
+                                                 "(only OTLP JSON is modelled)")
         try:
             doc = request.json()
             received = []
@@ -486,11 +750,17 @@ class FakeTempo(FakeServer):
                         received.append((trace_id, rs.get("resource", {}), {**span, "_scope": ss.get("scope", {})}))
         except (ValueError, KeyError, TypeError, AttributeError):
             return as_json(400, {"code": 3, "message": "ReadObjectCB: expect \" after {, but found n"})
+        if received:
+            with self._lock:
+                self._otlp_calls += 1
+                starting = self._otlp_calls <= self.otlp_unready_for
+            if starting:
+                return Answer(503, captured(self.OTLP_UNAVAILABLE), JSON_TYPE)
         visible_at = time.monotonic()
         with self._lock:
             for trace_id, resource, span in received:
                 self.traces.setdefault(trace_id, []).append((resource, span, visible_at))
-        return as_json(200, {"partialSuccess": {}})
+        return Answer(200, captured(self.OTLP_ACCEPTED), JSON_TYPE)
 
     def _trace(self, request: Request, m: re.Match[str]) -> Answer:
         trace_id = m.group(1)
@@ -512,23 +782,154 @@ class FakeTempo(FakeServer):
             batches.append({"resource": resource, "scopeSpans": [{"scope": span["_scope"], "spans": [out]}]})
         return as_json(200, {"batches": batches})
 
+    # --- search ----------------------------------------------------------------------------------
+
     def _search(self, request: Request, _m: re.Match[str]) -> Answer:
-        limit = int(request.query.get("limit") or 20)
+        try:
+            return self._search_answer(request)
+        except TraceQLError as exc:
+            return Answer(400, str(exc).encode(), TEXT_TYPE)
+        except NotModelled as exc:
+            return self.unmodelled(request, str(exc))
+
+    def _search_answer(self, request: Request) -> Answer:
+        """Tempo's ParseSearchRequest and the frontend's checks, in their order, then the search."""
+        params = {k: v for k, v in request.query.items() if v != ""}  # Tempo treats an empty parameter as absent
+        start = _go_int("start", params["start"], bits=32) if "start" in params else 0
+        end = _go_int("end", params["end"], bits=32) if "end" in params else 0
+        if start < 0 or end < 0:
+            raise NotModelled("a negative start or end (Tempo converts it to uint32)")
+        query = params.get("q")
+        tags: dict[str, str] = {}
+        if "tags" in params:
+            if query is not None:
+                raise TraceQLError("invalid request: can't specify tags and q in the same query")
+            tags = parse_logfmt_tags(params["tags"])
+        elif query is None and not start and not end:
+            reserved = {"q", "tags", "minDuration", "maxDuration", "limit", "spss", "start", "end"}
+            tags = {k: v for k, v in params.items() if k not in reserved}
+        if "minDuration" in params or "maxDuration" in params:
+            raise NotModelled("minDuration/maxDuration")
+        limit = self.DEFAULT_LIMIT
+        if "limit" in params:
+            limit = _go_int("limit", params["limit"], bits=64)
+            if limit <= 0:
+                raise TraceQLError("invalid limit: must be a positive number")
+        spss = self.DEFAULT_SPSS
+        if "spss" in params:
+            spss = _go_int("spss", params["spss"], bits=64)
+            if spss <= 0:
+                raise TraceQLError("invalid spss: must be a positive number")
+        if (start or end) and end <= start:
+            raise TraceQLError(f"http parameter start must be before end. received start={start} end={end}")
+        conditions = parse_traceql(query) if query is not None else None
+        if start and end and end - start > 168 * 3600:
+            raise NotModelled("a window longer than Tempo's default search max_duration (168h)")
+
         now = time.monotonic()
-        found = []
         with self._lock:
-            for trace_id, spans in self.traces.items():
-                visible = [(res, span) for res, span, at in spans if at + self.search_delay <= now]
-                if not visible:
+            stored = {tid: [(res, span) for res, span, at in spans if at + self.search_delay <= now]
+                      for tid, spans in self.traces.items()}
+        stored = {tid: spans for tid, spans in stored.items() if spans}
+        found = []
+        for trace_id, spans in stored.items():
+            first = min(int(span["startTimeUnixNano"]) for _res, span in spans)
+            last = max(int(span["endTimeUnixNano"]) for _res, span in spans)
+            if start and end and not (first <= end * 10**9 and last >= start * 10**9):
+                continue
+            if conditions is None:
+                if not self._tags_match(tags, spans):
                     continue
-                res, span = visible[0]
-                service = next((a["value"].get("stringValue") for a in res.get("attributes", [])
-                                if a.get("key") == "service.name"), "")
-                start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
-                found.append({"traceID": trace_id, "rootServiceName": service, "rootTraceName": span.get("name"),
-                              "startTimeUnixNano": str(start), "durationMs": (end - start) // 1_000_000})
-        return as_json(200, {"traces": found[:limit],
-                             "metrics": {"inspectedTraces": len(found), "completedJobs": 1, "totalJobs": 1}})
+                found.append(self._metadata(trace_id, spans, first, last))
+                continue
+            matched = [(res, span) for res, span in spans if all(
+                _string_attr((res if scope == "resource" else span).get("attributes", []), attr) == value
+                for scope, attr, value in conditions)]
+            if matched:
+                found.append(self._metadata(trace_id, spans, first, last, matched=matched, conditions=conditions,
+                                            spss=spss))
+        found.sort(key=lambda t: int(t["startTimeUnixNano"]), reverse=True)
+        inspected = sum(len(json.dumps(span)) for spans in stored.values() for _res, span in spans)
+        metrics: dict[str, Any] = {}
+        if conditions is None and stored:
+            metrics["inspectedTraces"] = len(stored)
+        if inspected:
+            metrics["inspectedBytes"] = str(inspected)
+        metrics.update(completedJobs=1, totalJobs=1)
+        return as_json(200, {"traces": found[:limit], "metrics": metrics})
+
+    @staticmethod
+    def _root(spans: list[tuple[dict[str, Any], dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        return next(((res, span) for res, span in spans if not span.get("parentSpanId")), None)
+
+    def _tags_match(self, tags: dict[str, str], spans: list[tuple[dict[str, Any], dict[str, Any]]]) -> bool:
+        generic = [k for k in tags if k not in ("service.name", "name", "root.service.name", "root.name")]
+        special = {"cluster", "namespace", "pod", "container", "k8s.cluster.name", "k8s.namespace.name",
+                   "k8s.pod.name", "k8s.container.name", "http.method", "http.url", "http.status_code",
+                   "status.code"}
+        if any(k in special for k in generic) or len(generic) > 1:
+            raise NotModelled(f"tags the fake does not search like Tempo's vParquet4 columns: {sorted(tags)}")
+        root = self._root(spans)
+        for key, value in tags.items():
+            if key == "service.name":
+                ok = any(value in (_string_attr(res.get("attributes", []), "service.name") or "") for res, _s in spans)
+            elif key == "name":
+                ok = any(value in str(span.get("name", "")) for _r, span in spans)
+            elif key == "root.service.name":
+                ok = root is not None and value in (_string_attr(root[0].get("attributes", []), "service.name") or "")
+            elif key == "root.name":
+                ok = root is not None and value in str(root[1].get("name", ""))
+            else:
+                ok = any(_string_attr(res.get("attributes", []), key) == value
+                         or _string_attr(span.get("attributes", []), key) == value for res, span in spans)
+            if not ok:
+                return False
+        return True
+
+    def _metadata(self, trace_id: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], first: int, last: int, *,
+                  matched: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
+                  conditions: list[tuple[str, str, str]] | None = None, spss: int = 3) -> dict[str, Any]:
+        """One trace of a search answer, with Tempo's field order and its zero fields left out."""
+        root = self._root(spans)
+        out: dict[str, Any] = {"traceID": trace_id.lstrip("0"),
+                               "rootServiceName": self.ROOT_NOT_RECEIVED}
+        if root is not None:
+            out["rootServiceName"] = _string_attr(root[0].get("attributes", []), "service.name") or \
+                self.ROOT_NOT_RECEIVED
+            if root[1].get("name"):
+                out["rootTraceName"] = root[1]["name"]
+        out["startTimeUnixNano"] = str(first)
+        if (last - first) // 1_000_000:
+            out["durationMs"] = (last - first) // 1_000_000
+        if matched is None:
+            return out
+        shown = []
+        for res, span in sorted(matched, key=lambda rs: int(rs[1]["startTimeUnixNano"]))[:spss]:
+            begin = int(span["startTimeUnixNano"])
+            entry: dict[str, Any] = {"spanID": str(span["spanId"]).lower().zfill(16), "startTimeUnixNano": str(begin)}
+            if int(span["endTimeUnixNano"]) - begin:
+                entry["durationNanos"] = str(int(span["endTimeUnixNano"]) - begin)
+            attributes = []
+            for scope, attr in dict.fromkeys((scope, attr) for scope, attr, _v in conditions or ()):
+                source = res if scope == "resource" else span
+                found = next((a for a in source.get("attributes", []) if a.get("key") == attr), None)
+                if found is not None:
+                    attributes.append({"key": attr, "value": found["value"]})
+            if attributes:
+                entry["attributes"] = attributes
+            shown.append(entry)
+        spanset = {"spans": shown, "matched": len(matched)}
+        out["spanSet"] = spanset
+        out["spanSets"] = [spanset]
+        stats: dict[str, dict[str, int]] = {}
+        for res, span in spans:
+            service = _string_attr(res.get("attributes", []), "service.name") or ""
+            stat = stats.setdefault(service, {"spanCount": 0})
+            stat["spanCount"] += 1
+            if (span.get("status") or {}).get("code") in (2, "STATUS_CODE_ERROR"):
+                stat["errorCount"] = stat.get("errorCount", 0) + 1
+        out["serviceStats"] = stats
+        return out
 
 
 # --- Grafana ------------------------------------------------------------------------------------
