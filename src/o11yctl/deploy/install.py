@@ -141,7 +141,8 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
         if old:
             summary += f"; {deprecation_note(old)}"
         return Report("install", items=(*before, *report.items), exit_code=0, summary=summary,
-                      extra={"cluster": facts.server_version, "helm": facts.helm_version, "deprecated": old})
+                      extra={"cluster": facts.server_version, "helm": facts.helm_version, "deprecated": old,
+                             "walk_seconds": report.extra.get("walk_seconds")})
 
 
 def deprecated_charts(plan: Plan) -> list[str]:

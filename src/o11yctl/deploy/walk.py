@@ -104,6 +104,7 @@ def apply_plan(plan: Plan, handlers: Mapping[Action, Handler], *, callbacks: Cal
             after that, and the error's ``report`` says what every step did.
     """
     cb = callbacks or Callbacks()
+    began = time.monotonic()
     for step in plan.steps:
         if step.action not in handlers:
             raise O11yError(f"no executor for {step.action} steps (step {step.id})")
@@ -183,7 +184,8 @@ def apply_plan(plan: Plan, handlers: Mapping[Action, Handler], *, callbacks: Cal
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop waiting; what still runs is reported as stopped
     if failure is None and not interrupted:
-        return Report(command, items=tuple(results[s.id] for s in plan.steps), exit_code=0)
+        return Report(command, items=tuple(results[s.id] for s in plan.steps), exit_code=0,
+                      extra={"walk_seconds": round(time.monotonic() - began, 3)})
     raise _stopped(plan, command, results, running, started_at, failure, interrupted) from (
         failure[1] if failure is not None else None)
 
