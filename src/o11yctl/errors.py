@@ -131,7 +131,21 @@ class HelmError(O11yError):
 
 
 class KubeError(O11yError):
-    """The Kubernetes API refused or failed a request."""
+    """The Kubernetes API refused or failed a request.
+
+    ``status`` is the HTTP status of the API server's answer (None when there was none),
+    so callers can tell a refusal (403 from admission, 422 invalid) from a failure.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """The server understood the request and said no because of what it asked (not who asked)."""
+        return self.status in (403, 422) and self.exit_code != EXIT_UNREACHABLE
 
 
 class NotAvailable(O11yError):

@@ -1589,6 +1589,34 @@ class FakeKube:
             errors += self._pv_update_errors(obj, old)
         if errors:
             raise _invalid(rtype, name, errors)
+        self._validating_admission(rtype, obj, old)
+
+    def _validating_admission(self, rtype: ResourceType, obj: Mapping[str, Any], old: Mapping[str, Any] | None
+                              ) -> None:
+        """The validating admission plugins the fake models, run after validation (and on dry runs too).
+
+        PersistentVolumeClaimResize (kubernetes plugin/pkg/admission/storage/persistentvolume/resize/
+        admission.go, ``Validate`` and ``allowResize``): a larger storage request is refused unless the
+        old claim is Bound and both claims name a StorageClass that allows expansion. The fake serves no
+        StorageClass, so every growth is refused, as for the runbook's static local volumes. The 403's
+        wording is apimachinery's ``NewForbidden`` via admission's ``NewForbidden``
+        (``<resource> "<name>" is forbidden: <reason>``), kept in tests/data/kube/admission-403.json.
+        """
+        if old is None or rtype.kind != "PersistentVolumeClaim" or rtype.group:
+            return
+        def request(o: Mapping[str, Any]) -> int:
+            return _bytes(((((o.get("spec") or {}).get("resources") or {}).get("requests") or {})
+                           .get("storage")) or "0")
+        if request(obj) <= request(old):
+            return
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if (old.get("status") or {}).get("phase") != "Bound":
+            reason = "Only bound persistent volume claims can be expanded"
+        else:
+            reason = ("only dynamically provisioned pvc can be resized and the storageclass that provisions "
+                      "the pvc must support resize")
+        raise ApiError(403, "Forbidden", f"persistentvolumeclaims {_go_quote(name)} is forbidden: {reason}",
+                       {"name": name, "kind": "persistentvolumeclaims"})
 
     def _pv_update_errors(self, obj: Mapping[str, Any], old: Mapping[str, Any]) -> list[FieldError]:
         """``ValidatePersistentVolumeUpdate``: the volume source may not change; nor may volumeMode."""

@@ -39,7 +39,7 @@ def test_plan_case(case: str) -> None:
 def test_every_step_names_what_it_does() -> None:
     plan = build_plan(parse_config(""))
     by_id = {s.id: s for s in plan.steps}
-    assert [c.argv[0] for c in by_id["storage.loki"].commands] == ["stat", "mkdir", "chown", "stat"]
+    assert [c.argv[0] for c in by_id["storage.loki"].commands] == ["stat", "mkdir", "chown", "stat", "df"]
     assert by_id["volumes.tempo"].manifest == "06-tempo-storage.yaml"
     helm = by_id["helm.grafana"].helm
     assert helm is not None and helm.argv()[:5] == ("helm", "upgrade", "--install", "grafana", "grafana")

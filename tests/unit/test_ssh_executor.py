@@ -147,6 +147,7 @@ def test_dry_run_shows_sudo_as_the_executor_sends_it() -> None:
         "node-2$ sudo -n -- mkdir -p /mnt/k8s-storage/loki",
         "node-2$ sudo -n -- chown -R 10001:10001 /mnt/k8s-storage/loki",
         "node-2$ stat -c '%u:%g %a %F' /mnt/k8s-storage/loki",
+        "node-2$ df -Pk -- /mnt/k8s-storage/loki",
     ]
 
 

@@ -48,10 +48,14 @@ class Change:
     lines: tuple[str, ...] = ()
     exists: bool = False
     adopted: bool = False
+    #: The API server's refusal of this change (a dry run answered 403 from admission or 422).
+    refused: str | None = None
 
     def describe(self) -> str:
         verb = {"created": "would be created", "changed": "would change", "unchanged": "unchanged",
                 "skipped": "not checked"}[self.outcome]
+        if self.refused:
+            verb = f"would be refused: {self.refused}"
         head = f"{self.target}: {verb}"
         if self.adopted:
             head += " (made outside o11yctl; adopted from now on)"
@@ -63,6 +67,9 @@ class Change:
                   "skipped": "not checked"}[self.outcome]
         if self.adopted:
             prefix += " (adopt)"
+        if self.refused:
+            return StepResult(f"{self.step_id}: {self.target}", self.component, "failed",
+                              f"would be refused: {self.refused}{'; ' + detail if detail else ''}")
         return StepResult(f"{self.step_id}: {self.target}", self.component, self.outcome,
                           f"{prefix}{': ' + detail if detail else ''}")
 
@@ -233,8 +240,17 @@ class Deployer:
                     if current is None:
                         changes.append(Change(step.id, step.component, str(ref), "created"))
                         continue
-                    d = self.kube.diff(doc, current=current)
-                    changes.append(Change(step.id, step.component, str(ref), d.outcome, d.changes, True,
+                    try:
+                        doc, note = fit_claim(doc, current)
+                        d = self.kube.diff(doc, current=current)
+                    except KubeError as exc:
+                        if not exc.refused:
+                            raise
+                        changes.append(Change(step.id, step.component, str(ref), "changed",
+                                              (exc.hint,) if exc.hint else (), True, refused=exc.message))
+                        continue
+                    said = (*d.changes, *((note,) if note else ()))
+                    changes.append(Change(step.id, step.component, str(ref), d.outcome, said, True,
                                           d.adopted and d.outcome == "changed"))
             elif step.action == "helm-upgrade" and step.helm is not None:
                 state = self.release_state(step.helm)
@@ -259,6 +275,7 @@ class Deployer:
 
         outcomes: list[str] = []
         notes: list[str] = []
+        info: list[str] = []  # said in the detail, without making an unchanged step "changed"
         claims: list[tuple[str, str, str, dict[str, Any]]] = []
         for doc in self.manifests(step):
             ref = ObjectRef.of(doc)
@@ -273,6 +290,9 @@ class Deployer:
                 note = self._release_stale_claim(doc, before)
                 if note:
                     notes.append(note)
+            doc, kept = fit_claim(doc, before)
+            if kept:
+                info.append(kept)
             # The manifest goes in as rendered, on every run: leaving a field out of an apply
             # gives up o11yctl's ownership of it, and the server deletes what nobody else owns.
             result = self.kube.apply_manifest(doc, before=before)
@@ -285,9 +305,9 @@ class Deployer:
         for namespace, name, volume, applied in claims:
             self._wait_bound(namespace, name, volume, applied)
         if all(o == "unchanged" for o in outcomes) and len(notes) == len(outcomes):
-            return StepResult(step.id, step.component, "unchanged", "; ".join(notes))
+            return StepResult(step.id, step.component, "unchanged", "; ".join([*notes, *info]))
         outcome: Outcome = "created" if all(o == "created" for o in outcomes) else "changed"
-        return StepResult(step.id, step.component, outcome, "; ".join(notes))
+        return StepResult(step.id, step.component, outcome, "; ".join([*notes, *info]))
 
     def helm_step(self, step: Step) -> StepResult:
         """Install or upgrade one release, unless it already has this chart version and these values."""
@@ -498,6 +518,45 @@ class Deployer:
             self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
 
 
+def _request(claim: Mapping[str, Any]) -> str | None:
+    value = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    return None if value is None else str(value)
+
+
+def fit_claim(doc: dict[str, Any], live: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """A claim as o11yctl applies it over the live one: a size change stays on the volume.
+
+    A claim on a statically provisioned local volume cannot grow (the PersistentVolumeClaimResize
+    admission plugin refuses it) and no claim can shrink, while a PersistentVolume's capacity may
+    change. So when ``size`` changed, the claim keeps the request it has and the PV (applied with
+    it) records the new size; a local volume's room is its filesystem's anyway. A size below the
+    claim's request is refused: a volume smaller than its claim would not bind again.
+
+    Returns:
+        The document to apply and, when the request was kept, a note saying so.
+
+    Raises:
+        KubeError: the new size is smaller than the claim's request (refused; nothing changed).
+    """
+    from o11yctl.stack.quantity import quantity_bytes
+
+    if doc.get("kind") != "PersistentVolumeClaim" or live is None:
+        return doc, None
+    want, have = _request(doc), _request(live)
+    if want is None or have is None or want == have:
+        return doc, None
+    name = (doc.get("metadata") or {}).get("name")
+    want_b, have_b = quantity_bytes(want), quantity_bytes(have)
+    if want_b is not None and have_b is not None and want_b < have_b:
+        raise KubeError(f"PersistentVolumeClaim {name} asks for {have}; a size of {want} is smaller, and a claim "
+                        "cannot shrink (a volume smaller than its claim would not bind again)",
+                        hint=f"set the size back to {have} or more", status=422)
+    spec = dict(doc.get("spec") or {})
+    spec["resources"] = {**(spec.get("resources") or {}), "requests": {"storage": have}}
+    return {**doc, "spec": spec}, (f"claim {name} keeps its request of {have} (a claim on a local volume "
+                                   f"cannot grow); the PersistentVolume records {want}")
+
+
 def backoff(first: float, cap: float) -> Iterator[float]:
     """Pauses between polls: short at first (most waits end quickly), doubling up to ``cap``."""
     pause = min(first, cap)
@@ -537,4 +596,9 @@ def _seconds(duration: str) -> float:
 
 def change_lines(changes: Sequence[Change]) -> list[str]:
     """The confirmation text: one entry per existing object or release that would change."""
-    return [c.describe() for c in changes if c.exists and c.outcome == "changed"]
+    return [c.describe() for c in changes if c.exists and c.outcome == "changed" and not c.refused]
+
+
+def refusals(changes: Sequence[Change]) -> list[Change]:
+    """The changes the API server would refuse (its dry run said no)."""
+    return [c for c in changes if c.refused]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from o11yctl.deploy.walk import Callbacks, Handler, StepFailed, apply_plan
-from o11yctl.errors import O11yError, PreflightError
+from o11yctl.errors import EXIT_FAILED, O11yError, PreflightError
 from o11yctl.model import Report, StepResult, count_outcomes
 from o11yctl.stack.plan import Action, Plan
 from o11yctl.stack.render import render_config
@@ -94,7 +94,7 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
         StepFailed: a step failed; its ``report`` says what was already done.
     """
     from o11yctl.deploy import preflight
-    from o11yctl.deploy.cluster import Deployer, DeployOptions, change_lines
+    from o11yctl.deploy.cluster import Deployer, DeployOptions, change_lines, refusals
 
     options = options or InstallOptions()
     files = render_config(plan.config)
@@ -117,7 +117,14 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
 
             handlers["ssh"] = stack.enter_context(ssh_handler(plan, access, prepare_storage))
         if kube is not None:
-            to_confirm = change_lines(deployer.diff())
+            planned = deployer.diff()
+            refused = refusals(planned)
+            if refused:
+                first = refused[0]
+                raise O11yError(
+                    f"nothing was changed: the cluster would refuse {len(refused)} change(s): {first.target}: "
+                    f"{first.refused}", hint=first.lines[0] if first.lines else "see `o11yctl install --diff`")
+            to_confirm = change_lines(planned)
             if facts.node_fixes and options.label_nodes:
                 to_confirm += [f"node {f.node}: {c}" for f in facts.node_fixes for c in f.commands()]
             if to_confirm and not options.assume_yes and not (confirm and confirm(
@@ -186,12 +193,20 @@ def _diff_report(deployer: Any, facts: Any) -> Report:
     items = tuple(c.as_result() for c in changes)
     counts = {k: sum(1 for c in changes if c.outcome == k) for k in ("created", "changed", "unchanged")}
     extra_lines = [f"node {f.node}: {c}" for f in facts.node_fixes for c in f.commands()]
+    refused = [c for c in changes if c.refused]
+    counts["changed"] -= len(refused)
     summary = (f"diff: {counts['created']} to create, {counts['changed']} to change, {counts['unchanged']} unchanged"
+               f"{f', {len(refused)} the cluster would refuse' if refused else ''}"
                f"{'; nodes: ' + '; '.join(extra_lines) if extra_lines else ''}; nothing was changed")
-    return Report("install", items=items, summary=summary,
+    error = None
+    if refused:
+        first = refused[0]
+        error = O11yError(f"the cluster would refuse {len(refused)} change(s): {first.target}: {first.refused}",
+                          hint=first.lines[0] if first.lines else None)
+    return Report("install", items=items, summary=summary, exit_code=EXIT_FAILED if refused else 0, error=error,
                   extra={"diff": True, "changes": [
                       {"step": c.step_id, "target": c.target, "outcome": c.outcome, "lines": list(c.lines),
-                       "exists": c.exists, "adopted": c.adopted} for c in changes]})
+                       "exists": c.exists, "adopted": c.adopted, "refused": c.refused} for c in changes]})
 
 
 # --- the dry run ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from o11yctl.errors import O11yError, RemoteError
 from o11yctl.model import CommandResult, Outcome, SshTarget, StepResult
-from o11yctl.stack.datadir import PathState, RemoteCommand, confirmed, decide
+from o11yctl.stack.datadir import PathState, RemoteCommand, confirmed, decide, parse_df, room_note
 
 if TYPE_CHECKING:
     from o11yctl.access import Access
@@ -96,16 +96,17 @@ def prepare_storage(pool: SshPool, target: SshTarget, step: Step) -> StepResult:
     """
     started = time.monotonic()
     names = tuple(c.argv[0] for c in step.commands)
-    if names != ("stat", "mkdir", "chown", "stat"):
+    if names != ("stat", "mkdir", "chown", "stat", "df"):
         raise O11yError(f"step {step.id}: unexpected commands {names}", hint="this is a bug in o11yctl's plan")
-    probe, mkdir, chown, confirm = step.commands
+    probe, mkdir, chown, confirm, df = step.commands
     path, owner = probe.argv[-1], chown.argv[-2]
     before = _stat(pool, target, probe, step.id)
     outcome: Outcome
     decision = decide(before, owner)
     if decision == "nothing":
-        return StepResult(step.id, step.component, "unchanged", f"{path} already owned by {owner}",
-                          host=target.name, seconds=time.monotonic() - started)
+        detail = _with_room(f"{path} already owned by {owner}", pool, target, df, step)
+        return StepResult(step.id, step.component, "unchanged", detail, host=target.name,
+                          seconds=time.monotonic() - started)
     if decision == "not-a-directory":
         raise RemoteError(f"{target.name}, step {step.id}: {path} exists but is a {before.kind}, not a directory",
                           hint="move it out of the way on the node, then re-run")
@@ -120,7 +121,22 @@ def prepare_storage(pool: SshPool, target: SshTarget, step: Step) -> StepResult:
     if wrong is not None:
         raise RemoteError(f"{target.name}, step {step.id}: {path} is still {wrong} after `{chown.display()}`",
                           hint="check the filesystem on the node (read-only? NFS with root squash?)")
+    detail = _with_room(detail, pool, target, df, step)
     return StepResult(step.id, step.component, outcome, detail, host=target.name, seconds=time.monotonic() - started)
+
+
+def _with_room(detail: str, pool: SshPool, target: SshTarget, df: RemoteCommand, step: Step) -> str:
+    """The step's detail, with a warning when the volume's size does not fit the filesystem (df)."""
+    from o11yctl.stack.quantity import quantity_bytes
+
+    size = quantity_bytes(step.room)
+    if size is None:
+        return detail
+    result = pool.run(target, df.argv, sudo=df.sudo, step=step.id)
+    if not result.ok and "Permission denied" in result.stderr:  # a parent the login user may not enter
+        result = pool.run(target, df.argv, sudo=True, step=step.id)
+    note = room_note(size, parse_df(result.stdout) if result.ok else None, df.argv[-1])
+    return f"{detail}; {note}" if note else detail
 
 
 def remove_data_dir(pool: SshPool, target: SshTarget, step: Step) -> StepResult:

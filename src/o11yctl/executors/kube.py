@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -512,10 +513,13 @@ def api_error(resp: Response, what: str) -> KubeError:
         # The NamespaceLifecycle admission plugin: not a permission problem, the namespace is being deleted.
         hint = ("the namespace is being deleted (Terminating) and takes no new objects until it is gone; wait for "
                 "it (kubectl get namespace), then re-run")
-    elif resp.status in (401, 403):
+    elif resp.status == 401 or (resp.status == 403 and _RBAC_DENIAL.search(message)):
+        # Authentication, or authorization's own words (forbiddenMessage: `User "x" cannot <verb> ...`).
         hint = ("the kubeconfig's user is not allowed to do this; use a cluster-admin context "
                 "(on K3s: /etc/rancher/k3s/k3s.yaml)")
         exit_code = EXIT_UNREACHABLE
+    elif resp.status == 403:
+        hint = admission_hint(message)
     elif resp.status == 404:
         hint = "it does not exist (yet); check the names in the config"
     elif resp.status == 409:
@@ -527,7 +531,25 @@ def api_error(resp: Response, what: str) -> KubeError:
         hint = "the API server failed; check its health (kubectl get --raw /readyz) and re-run"
     else:
         hint = None
-    return KubeError(text, hint=hint, exit_code=exit_code)
+    return KubeError(text, hint=hint, exit_code=exit_code, status=resp.status)
+
+
+#: Authorization's refusal (apiserver responsewriters.forbiddenMessage): `User "x" cannot patch ...`.
+_RBAC_DENIAL = re.compile(r'\bUser "[^"]*" cannot [a-z]+ (resource|path) ')
+
+
+def admission_hint(message: str) -> str:
+    """What to do about a 403 that admission control (not authorization) gave."""
+    if "only dynamically provisioned pvc can be resized" in message:
+        return ("a claim on a local volume cannot grow: the API server resizes only claims a storage class "
+                "provisioned; o11yctl records a new size on the PersistentVolume and keeps the claim's request "
+                "(README: changing a volume's size)")
+    if "Only bound persistent volume claims can be expanded" in message:
+        return "the claim is not Bound yet: `o11yctl doctor` names why; its size can change once it is bound"
+    if "exceeded quota" in message:
+        return "a ResourceQuota in the namespace limits it: kubectl describe resourcequota -n <namespace>"
+    return ("the cluster's admission control refused it (a built-in plugin, a policy or a webhook, named in the "
+            "message); change the object or that policy")
 
 
 def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,13 +34,46 @@ class RemoteCommand:
 
 
 def prepare_commands(path: str, uid: int, gid: int) -> tuple[RemoteCommand, ...]:
-    """Look, create, give to ``uid:gid``, look again: the four commands of a storage step."""
+    """Look, create, give to ``uid:gid``, look again, measure the filesystem: the five commands of a storage step."""
     return (
         RemoteCommand(("stat", "-c", STAT_FORMAT, path), purpose="probe"),
         RemoteCommand(("mkdir", "-p", path), sudo=True, purpose="change"),
         RemoteCommand(("chown", "-R", f"{uid}:{gid}", path), sudo=True, purpose="change"),
         RemoteCommand(("stat", "-c", STAT_FORMAT, path), purpose="probe"),
+        RemoteCommand(("df", "-Pk", "--", path), purpose="probe"),
     )
+
+
+def parse_df(stdout: str) -> tuple[int, int] | None:
+    """Filesystem size and available bytes from ``df -Pk`` (POSIX format: 1024-byte blocks), or None."""
+    lines = stdout.strip().splitlines()
+    if len(lines) < 2:
+        return None
+    fields = lines[-1].split()
+    try:
+        return int(fields[1]) * 1024, int(fields[3]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def room_note(size: int, fs: tuple[int, int] | None, path: str) -> str | None:
+    """A warning when a volume's size does not fit the filesystem that holds its directory.
+
+    A local volume's room is its filesystem's: Loki and Tempo stop writing when the disk is
+    full, whatever the PersistentVolume says. ``size`` larger than the whole filesystem can
+    never be used; larger than what is free is said too, since the data grows into it.
+    """
+    if fs is None:
+        return None
+    total, free = fs
+    gib = 1 << 30
+    if size > total:
+        return (f"warning: the volume's size ({size / gib:.0f} GiB) is larger than the filesystem holding {path} "
+                f"({total / gib:.0f} GiB, {free / gib:.0f} GiB free): the disk fills first")
+    if size > free:
+        return (f"note: {free / gib:.0f} GiB free on the filesystem holding {path}, less than the volume's size "
+                f"({size / gib:.0f} GiB); retention or a bigger disk keeps it from filling")
+    return None
 
 
 def remove_commands(path: str) -> tuple[RemoteCommand, ...]:

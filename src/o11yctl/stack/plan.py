@@ -94,6 +94,7 @@ class Step:
     waits_for: tuple[str, ...] = ()
     ready: tuple[ReadyCheck, ...] = ()
     owner: str = ""  # the stack component the step is for (loki for storage.loki)
+    room: str | None = None  # a storage step: the volume's size, compared with the filesystem's
 
     @property
     def kind(self) -> str:
@@ -198,6 +199,7 @@ def _steps(cfg: Config, stack: Stack) -> list[Step]:
             steps.append(Step(
                 f"storage.{c.name}", "storage", "ssh", f"create {path} on {storage_host}, owned by {uid}:{gid}",
                 host=storage_host, commands=prepare_commands(path, uid, gid), owner=c.name,
+                room=getattr(cfg.components, c.name).size,
             ))
             steps.append(Step(
                 f"volumes.{c.name}", "volumes", "apply",

@@ -133,14 +133,8 @@ def _du_bytes(stdout: str) -> int | None:
 
 def _df(pool: SshPool, target: SshTarget, argv: tuple[str, ...], step: str) -> tuple[int | None, int | None]:
     """Filesystem size and available bytes from ``df -Pk`` (POSIX format), or (None, None)."""
+    from o11yctl.stack.datadir import parse_df
+
     result, _ = _run_as_user_then_root(pool, target, argv, step)
-    if not result.ok:
-        return None, None
-    lines = result.stdout.strip().splitlines()
-    if len(lines) < 2:
-        return None, None
-    fields = lines[-1].split()
-    try:
-        return int(fields[1]) * 1024, int(fields[3]) * 1024
-    except (IndexError, ValueError):
-        return None, None
+    parsed = parse_df(result.stdout) if result.ok else None
+    return parsed if parsed is not None else (None, None)
