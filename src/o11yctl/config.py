@@ -212,6 +212,20 @@ class Node(_Strict):
     ssh_key: LocalPath | None = Field(default=None, description="private key; default: ssh-agent, ~/.ssh/config")
     labels: dict[str, str] = Field(default_factory=dict, description="labels the node must carry")
     taints: list[Taint] = Field(default_factory=list, description="taints the node carries")
+    pod_cidr: str | None = Field(default=None, description="the node's pod network (spec.podCIDR), e.g. "
+                                                           "10.42.0.0/24; needed on servers by network_policy")
+
+    @field_validator("pod_cidr")
+    @classmethod
+    def _pod_cidr(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError:
+            raise ValueError(f"expected a network like 10.42.0.0/24 (kubectl get node NAME -o "
+                             f"jsonpath='{{.spec.podCIDR}}'), got {v!r}") from None
+        return str(net)
 
     @field_validator("ssh_host")
     @classmethod
@@ -445,6 +459,15 @@ def _default_nodes() -> list[Node]:
     ]
 
 
+class NetworkPolicy(_Strict):
+    """Opt-in NetworkPolicies around Loki and Tempo."""
+
+    enabled: bool = Field(default=False, description="only Alloy, Grafana, the API server (o11yctl's checks) and "
+                                                     "allow_namespaces reach Loki's and Tempo's ports")
+    allow_namespaces: list[DnsName] = Field(default_factory=list,
+                                            description="namespaces whose pods may push to and query Loki and Tempo")
+
+
 class Config(_Strict):
     """The validated configuration. Built-in defaults are the runbook's cluster."""
 
@@ -457,6 +480,7 @@ class Config(_Strict):
     route: Route = Field(default_factory=Route)
     images: Images = Field(default_factory=Images)
     vxlan: Vxlan = Field(default_factory=Vxlan)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -479,6 +503,13 @@ class Config(_Strict):
                 ("components", "grafana", "node"),
                 f"{self.components.grafana.node!r} is not one of nodes[].name ({', '.join(names)})",
             )
+        if self.network_policy.enabled:
+            for i, n in enumerate(self.nodes):
+                if n.role == "server" and n.pod_cidr is None:
+                    raise _KeyedError(
+                        ("nodes", i, "pod_cidr"),
+                        f"required on a server node when network_policy.enabled (the API server reaches Loki "
+                        f"and Tempo from it): kubectl get node {n.name} -o jsonpath='{{.spec.podCIDR}}'")
         return self
 
     def node(self, name: str) -> Node:
@@ -495,7 +526,7 @@ class Config(_Strict):
 class _KeyedError(ValueError):
     """A cross-field error that belongs to a specific key path."""
 
-    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
 

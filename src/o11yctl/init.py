@@ -29,6 +29,7 @@ nodes:                       # every node of the K3s cluster
     # ssh_port: 22           # unset: whatever ~/.ssh/config says for ssh_host
     # ssh_user: ubuntu       # unset: whatever ~/.ssh/config says, else your login name
     # ssh_key: ~/.ssh/id_ed25519   # unset: ssh-agent and ~/.ssh/config's IdentityFile
+    # pod_cidr: 10.42.0.0/24 # its spec.podCIDR; needed on servers when network_policy is on
   - name: node-2             # the second node
     address: 10.0.0.103      # the storage node: its disk holds the data
     role: agent              # a k3s agent (worker)
@@ -96,6 +97,10 @@ vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay betw
   persist_dir: /etc/o11yctl  # the boot script re-adding only o11yctl's rules goes here
   systemd_unit_dir: /etc/systemd/system   # ...and the unit that runs it at boot (when systemd runs)
   boot: auto                 # auto: a systemd unit where systemd runs; systemd; none: only save the script
+
+network_policy:              # opt in: NetworkPolicies around Loki and Tempo (README: Security)
+  enabled: false             # only Alloy, Grafana, the API server and allow_namespaces reach their ports
+  allow_namespaces: []       # namespaces whose pods may push logs and traces to them, or query them
 """
 
 

@@ -361,3 +361,40 @@ def test_uninstall_delete_data_needs_confirmation(stack: Stack) -> None:
     assert refused.exit_code == 1
     assert "--delete-data was not confirmed" in refused.doc["error"]["message"]
     assert stack.api.obj("v1", "PersistentVolume", "loki-pv") is not None
+
+
+POLICY_CONFIG = """\
+nodes:
+  - {name: node-1, address: 10.0.0.102, role: server, pod_cidr: %s}
+  - name: node-2
+    address: 10.0.0.103
+    role: agent
+    labels: {hardware: heavy}
+    taints: [{key: heavy, value: "true", effect: NoSchedule}]
+network_policy:
+  enabled: true
+  allow_namespaces: [apps]
+"""
+
+
+def test_network_policies_are_applied_when_asked_and_left_alone_on_a_rerun(stack: Stack) -> None:
+    stack.add_workloads()
+    config = stack.tmp / "o11yctl.yaml"
+    config.write_text(POLICY_CONFIG % "10.42.0.0/24")  # what the cluster gave node-1
+    first = stack.run("-c", str(config), "--skip", "storage")
+    assert first.exit_code == 0, first.output
+    assert outcomes(first)["policy"] == "created"
+    loki = stack.api.obj("networking.k8s.io/v1", "NetworkPolicy", "loki-ingress", NS)
+    assert loki is not None and loki["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "loki"
+    second = stack.run("-c", str(config), "--skip", "storage")
+    assert outcomes(second)["policy"] == "unchanged"
+
+
+def test_a_pod_cidr_the_cluster_did_not_give_is_a_preflight_problem(stack: Stack) -> None:
+    config = stack.tmp / "o11yctl.yaml"
+    config.write_text(POLICY_CONFIG % "10.42.9.0/24")
+    result = stack.run("-c", str(config), "--skip", "storage")
+    assert result.exit_code == 3
+    assert "nodes[0].pod_cidr is 10.42.9.0/24 but the cluster gave node node-1 10.42.0.0/24" in \
+        result.doc["error"]["message"]
+    assert stack.api.obj("networking.k8s.io/v1", "NetworkPolicy", "loki-ingress", NS) is None

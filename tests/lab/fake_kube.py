@@ -157,6 +157,9 @@ CORE_TYPES = (
     ResourceType("", "v1", "configmaps", "ConfigMap", True),
     ResourceType("", "v1", "events", "Event", True),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False),
+    # Stored and applied by its published schema (no status since v1.27); the policy controller that
+    # would enforce it is not modelled: traffic between the fake's backends is never filtered.
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
 )
 
 
@@ -787,12 +790,24 @@ class FakeKube:
             self._write_status(key, status, manager=manager)
 
     def add_node(self, name: str, *, labels: Mapping[str, str] | None = None,
-                 taints: list[dict[str, str]] | None = None, address: str = "10.0.0.1") -> dict[str, Any]:
-        """A Ready node, labelled like K3s labels its nodes."""
+                 taints: list[dict[str, str]] | None = None, address: str = "10.0.0.1",
+                 pod_cidr: str | None = None) -> dict[str, Any]:
+        """A Ready node, labelled like K3s labels its nodes.
+
+        Its ``spec.podCIDR`` is the next /24 of K3s's default cluster CIDR 10.42.0.0/16, as the
+        controller manager's node IPAM (range allocator) hands them out in order of arrival,
+        unless ``pod_cidr`` says otherwise.
+        """
         node_labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})}
+        if pod_cidr is None:
+            taken = sum(1 for k in self.store if k[2] == "nodes")
+            pod_cidr = f"10.42.{taken}.0/24"
+        spec: dict[str, Any] = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]}
+        if taints:
+            spec["taints"] = list(taints)
         return self.seed({
             "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": node_labels},
-            "spec": {"taints": list(taints or [])} if taints else {},
+            "spec": spec,
             "status": {"conditions": [{"type": "Ready", "status": "True"}],
                        "addresses": [{"type": "InternalIP", "address": address},
                                      {"type": "Hostname", "address": name}],

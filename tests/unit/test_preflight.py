@@ -99,6 +99,41 @@ def test_gateway_problems() -> None:
     assert judge_gateway(any_listener, has_crds=True, gateway=gw, namespace_labels={}) == []
 
 
+def test_an_https_route_url_needs_an_https_listener() -> None:
+    admitting = {"namespaces": {"from": "All"}}
+    https = parse_config("route:\n  url: https://grafana.lan/grafana\n  gateway:\n    listener: https\n")
+    assert judge_gateway(https, has_crds=True, gateway=_gateway(
+        {"name": "https", "protocol": "HTTPS", "allowedRoutes": admitting}), namespace_labels={}) == []
+    (p,) = judge_gateway(https, has_crds=True, gateway=_gateway(
+        {"name": "https", "protocol": "HTTP", "allowedRoutes": admitting}), namespace_labels={})
+    assert p.message == ("route.url is https:// but the route attaches to Gateway default/eg listener(s) "
+                         "https (HTTP), none of which speaks HTTPS")
+    assert "certificateRefs" in (p.hint or "")
+    # an http:// URL on an HTTPS-only listener: Grafana would write http:// links behind TLS
+    plain = parse_config("route:\n  gateway:\n    listener: null\n")
+    (p,) = judge_gateway(plain, has_crds=True, gateway=_gateway(
+        {"name": "https", "protocol": "HTTPS", "allowedRoutes": admitting}), namespace_labels={})
+    assert "route.url is http://" in p.message
+    # with every listener, one that speaks the URL's scheme is enough
+    assert judge_gateway(plain, has_crds=True, gateway=_gateway(
+        {"name": "https", "protocol": "HTTPS", "allowedRoutes": admitting},
+        {"name": "http", "protocol": "HTTP", "allowedRoutes": admitting}), namespace_labels={}) == []
+
+
+def test_pod_cidrs_must_be_the_clusters() -> None:
+    from o11yctl.deploy.preflight import judge_pod_cidrs
+
+    cfg = parse_config("nodes:\n  - {name: node-1, address: 198.18.0.1, role: server, pod_cidr: 10.42.0.0/24}\n"
+                       "storage:\n  node: node-1\ncomponents:\n  grafana:\n    node: node-1\n")
+    node = {"metadata": {"name": "node-1"}, "spec": {"podCIDR": "10.42.0.0/24"}}
+    assert judge_pod_cidrs(cfg, [node]) == []
+    (p,) = judge_pod_cidrs(cfg, [{"metadata": {"name": "node-1"}, "spec": {"podCIDR": "10.42.3.0/24"}}])
+    assert p.message.startswith("nodes[0].pod_cidr is 10.42.0.0/24 but the cluster gave node node-1 10.42.3.0/24")
+    assert "jsonpath='{.spec.podCIDR}'" in (p.hint or "")
+    (p,) = judge_pod_cidrs(cfg, [{"metadata": {"name": "node-1"}, "spec": {}}])
+    assert "no podCIDR" in p.message
+
+
 def test_pending_release_needs_recover() -> None:
     rel = Release("loki", "logging", 3, "pending-upgrade", "loki-6.21.0", updated="2025-01-01 10:00:00 +0000 UTC")
     (p,) = judge_pending({"loki": rel}, ["loki", "tempo"], recover=False, namespace="logging")

@@ -62,6 +62,27 @@ def judge_nodes(cfg: Config, nodes: Sequence[Mapping[str, Any]]) -> list[Problem
     return problems
 
 
+def judge_pod_cidrs(cfg: Config, nodes: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """Each configured pod_cidr is the one the cluster allocated to that node (``spec.podCIDR``).
+
+    The NetworkPolicies let the API server in from the server nodes' pod-network addresses: a
+    wrong CIDR would lock o11yctl's own checks out.
+    """
+    live = {str((n.get("metadata") or {}).get("name")): (n.get("spec") or {}).get("podCIDR") for n in nodes}
+    problems = []
+    for i, node in enumerate(cfg.nodes):
+        if node.pod_cidr is None or node.name not in live:
+            continue
+        actual = live[node.name]
+        if actual != node.pod_cidr:
+            problems.append(Problem(
+                f"nodes[{i}].pod_cidr is {node.pod_cidr} but the cluster gave node {node.name} "
+                f"{actual or 'no podCIDR'}; the NetworkPolicies would shut the API server out",
+                f"set nodes[{i}].pod_cidr to what `kubectl get node {node.name} -o jsonpath='{{.spec.podCIDR}}'` "
+                "prints" if actual else "a cluster without per-node pod CIDRs: leave network_policy off"))
+    return problems
+
+
 def node_fix(cfg: Config, node: Mapping[str, Any] | None) -> NodeChange | None:
     """What the storage node lacks of the labels and taints Loki's and Tempo's values expect."""
     if node is None:
@@ -129,14 +150,35 @@ def judge_gateway(cfg: Config, *, has_crds: bool, gateway: Mapping[str, Any] | N
                             "set route.gateway.listener to one of them, or to null for all listeners")]
         listeners = chosen
     reasons = [listener_admits(ls, gw.namespace, ns, namespace_labels) for ls in listeners]
-    if any(r is None for r in reasons):
-        return []
+    admitting = [ls for ls, r in zip(listeners, reasons, strict=True) if r is None]
+    if admitting:
+        return judge_scheme(cfg, admitting)
     detail = "; ".join(r for r in reasons if r) or "it has no listeners"
     return [Problem(
         f"Gateway {gw.namespace}/{gw.name} would not accept HTTPRoute {ns}/grafana: {detail}",
         f"let the listener admit namespace {ns}: `kubectl edit gateway -n {gw.namespace} {gw.name}` and set "
         "allowedRoutes.namespaces.from: All (or a Selector matching the namespace)",
     )]
+
+
+def judge_scheme(cfg: Config, listeners: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """route.url's scheme matches a listener the route attaches to: https:// needs an HTTPS listener.
+
+    TLS ends at the Gateway (the listener's certificateRefs); Grafana writes route.url into its
+    links and redirects, so a scheme the listener does not speak breaks the login.
+    """
+    gw = cfg.route.gateway
+    want = "HTTPS" if cfg.route.url.startswith("https://") else "HTTP"
+    if any(ls.get("protocol") == want for ls in listeners):
+        return []
+    spoken = ", ".join(f"{ls.get('name')} ({ls.get('protocol')})" for ls in listeners)
+    scheme = want.lower()
+    return [Problem(
+        f"route.url is {scheme}:// but the route attaches to Gateway {gw.namespace}/{gw.name} listener(s) "
+        f"{spoken}, none of which speaks {want}",
+        "point route.gateway.listener at an HTTPS listener (its certificateRefs hold the certificate) and "
+        "keep route.url https://, or use http:// for an HTTP listener" if want == "HTTPS" else
+        "use route.url https://... for an HTTPS listener, or attach to an HTTP listener")]
 
 
 def judge_pending(releases: Mapping[str, Any], wanted: Sequence[str], *, recover: bool, namespace: str
@@ -229,6 +271,8 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
                 problems += judge_node_fix(fix, label_nodes=label_nodes)
             if any(s.id == "route" for s in plan.steps):
                 problems += _gather_gateway(plan, kube, desired_namespace_labels, facts.objects)
+            if any(s.id == "policy" for s in plan.steps):
+                problems += judge_pod_cidrs(cfg, nodes)
         helm_steps = [s for s in plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None

@@ -43,6 +43,8 @@ class Endpoint:
     service: str
     port: int
     ready_path: str | None = "/ready"
+    #: Ports where clients send data besides ``port`` (Tempo\'s OTLP receivers).
+    ingest_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +97,20 @@ ALLOY = Component("alloy", "Alloy", release="alloy", values="03-alloy-values.yam
 TEMPO = Component(
     "tempo", "Tempo", release="tempo", values="07-tempo-values.yaml",
     volume=DataVolume("tempo-pv", "tempo-pvc", "tempo", "/var/tempo", "06-tempo-storage.yaml", writes=("wal",)),
-    endpoint=Endpoint("tempo", 3200), placement="storage", pod_label="tempo", checks="tempo",
+    endpoint=Endpoint("tempo", 3200, ingest_ports=(4317, 4318)), placement="storage", pod_label="tempo",
+    checks="tempo",
 )
 GRAFANA = Component("grafana", "Grafana", release="grafana", values="04-grafana-values.yaml", after=("loki", "tempo"),
                     endpoint=Endpoint("grafana", 80, ready_path=None), placement="grafana", pod_label="grafana",
                     checks="grafana")
 ROUTE = Component("route", "the HTTPRoute", manifest="05-grafana-httproute.yaml", after=("grafana",))
+POLICY = Component("policy", "the NetworkPolicies", manifest="08-network-policies.yaml")
 
 #: The runbook's stack, in the runbook's order (the plan follows it).
 SINGLE_NODE: tuple[Component, ...] = (NAMESPACE, LOKI, ALLOY, TEMPO, GRAFANA, ROUTE)
 PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE}
+#: Components a config switch adds to any profile: the switch's dotted key -> its components.
+OPTIONAL: dict[str, tuple[Component, ...]] = {"network_policy.enabled": (POLICY,)}
 DEFAULT_PROFILE = "single-node"
 
 

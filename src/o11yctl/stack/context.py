@@ -15,7 +15,7 @@ from typing import Any
 from o11yctl.config import Config, go_duration, parse_duration
 from o11yctl.stack.catalog import chart_set, repository_name
 from o11yctl.stack.charts import resolve
-from o11yctl.stack.components import Component, Stack, stack_for
+from o11yctl.stack.components import OPTIONAL, Component, Stack, stack_for
 
 #: The template every data component's volume file is rendered from.
 VOLUME_TEMPLATE = "volume.yaml.j2"
@@ -24,8 +24,15 @@ DATASOURCE_UIDS = {"loki_uid": "loki", "tempo_uid": "tempo"}
 
 
 def stack_of(cfg: Config) -> Stack:
-    """The components ``cfg`` deploys."""
-    return stack_for()
+    """The components ``cfg`` deploys: its profile's, and those its switches add (``OPTIONAL``)."""
+    extra: list[Component] = []
+    for switch, components in OPTIONAL.items():
+        value: Any = cfg
+        for part in switch.split("."):
+            value = getattr(value, part)
+        if value:
+            extra += components
+    return stack_for(extra=extra)
 
 
 def data_dir(cfg: Config, component: str | Component) -> str:
@@ -109,8 +116,47 @@ def build_context(cfg: Config) -> dict[str, Any]:
             "hostnames": list(cfg.route.hostnames),
             "path": route_path,
         }
+    ctx["policy"] = policy_context(cfg, stack)
     ctx["files"] = render_list(cfg, stack)
     return ctx
+
+
+def pod_selector(c: Component) -> dict[str, str]:
+    """The labels a component's chart gives its pods (the chart's name and the release)."""
+    return {"app.kubernetes.io/name": c.pod_label, "app.kubernetes.io/instance": c.release or c.name}
+
+
+def policy_context(cfg: Config, stack: Stack) -> dict[str, Any]:
+    """What the NetworkPolicies say (``network_policy``): one per data component's pods.
+
+    Allowed in: the component's own pods (memberlist, its peers); the components that come
+    after it (Alloy pushes to Loki, Grafana queries both) on its port; the namespaces the config
+    names, on every port it serves; and the API server, for o11yctl's checks through the service
+    proxy. The API server runs on the server nodes, in their host network: a pod on the same node
+    sees the node's own address (kube-router, K3s's policy controller, admits a pod's local node),
+    a pod on another node sees the server's flannel.1 address, the first of its pod CIDR
+    (cloudnativelabs/kube-router#332); both are allowed for each server, and its cni0 address
+    (the second) too.
+    """
+    import ipaddress
+
+    sources: list[str] = []
+    for node in cfg.nodes:
+        if node.role != "server":
+            continue
+        sources.append(f"{node.address}/32")
+        if node.pod_cidr:
+            net = ipaddress.ip_network(node.pod_cidr)
+            sources += [f"{net.network_address}/32", f"{net.network_address + 1}/32"]
+    protected = []
+    for c in stack.data:
+        if c.endpoint is None:
+            continue
+        clients = [pod_selector(o) for o in stack if c.name in o.after and o.release]
+        protected.append({"name": f"{c.name}-ingress", "selector": pod_selector(c), "port": c.endpoint.port,
+                          "ports": [c.endpoint.port, *c.endpoint.ingest_ports], "clients": clients})
+    return {"protected": protected, "namespaces": list(cfg.network_policy.allow_namespaces),
+            "api_server": list(dict.fromkeys(sources))}
 
 
 def render_list(cfg: Config, stack: Stack) -> dict[str, dict[str, Any]]:
