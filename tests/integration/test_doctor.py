@@ -4,9 +4,10 @@ No cluster can run here (no kubelet, container runtime or etcd), so the Kubernet
 the fake server of tests/lab/fake_kube.py, seeded (tests/lab/doctor_lab.py) with the
 objects a real cluster holds in each broken state: pods with the status the kubelet
 writes and what their containers printed, the scheduler's events with its own messages,
-PVs and PVCs rendered by o11yctl's templates, nodes. The ownership checks and
-``--fix`` run ``stat`` and ``chown`` for real over SSH, against a real sshd on 127.0.0.1
-whose "storage node" is a temporary directory on this machine.
+PVs and PVCs rendered by o11yctl's templates, nodes; its service proxy forwards to the fake Loki,
+Tempo and Grafana of tests/lab/fake_observability.py, for the checks of `verify` that doctor runs
+itself. The ownership checks and ``--fix`` run ``stat`` and ``chown`` for real over SSH,
+against a real sshd on 127.0.0.1 whose "storage node" is a temporary directory on this machine.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ DENIED = ('level=error ts=2025-01-01T10:05:00Z caller=log.go:216 msg="error runn
 
 
 @pytest.fixture
-def lab(fake_kube: KubeLab) -> KubeLab:
-    """The fake API with the healthy stack seeded (tests break one thing each)."""
+def lab(fake_kube: KubeLab) -> Iterator[KubeLab]:
+    """The fake API with the healthy stack seeded, its services answering (tests break one thing each)."""
     seed_stack(fake_kube.api)
-    return fake_kube
+    with doctor_lab.serving_services(fake_kube.api):
+        yield fake_kube
 
 
 def _config(tmp_path: Path, *, storage_root: str = "/mnt/k8s-storage", node2: dict[str, Any] | None = None) -> Path:

@@ -108,6 +108,26 @@ def test_a_part_that_cannot_be_read_is_named_and_the_rest_still_shows(lab: Stack
     assert st["ingestion"] is None and st["pods"] and st["releases"]
 
 
+def test_near_zero_ingestion_says_not_enough_data_in_the_table_and_null_with_the_reason_in_json(
+        lab: StackLab, helm: FakeHelm) -> None:
+    lab.loki.started_at = time.time() - 3 * 86400
+    lab.loki.bytes_received = 12 * 1024  # the cluster: days up, next to nothing received
+    rate = json.loads(status(lab, "--json").stdout)["status"]["ingestion"]
+    assert rate["days_held"] is None
+    assert rate["days_held_reason"].startswith("not enough data yet: Loki has received 12K in 3d")
+    text = " ".join(status(lab).stdout.split())
+    assert "not enough data yet: Loki has received 12K in 3d" in text and "days at this rate" not in text
+
+
+def test_lokis_metrics_the_api_server_cannot_reach_are_said_as_it_said_them(lab: StackLab, helm: FakeHelm) -> None:
+    lab.api.unreachable_endpoint(NS, "loki", 3100, "10.42.1.10:3100")
+    st = json.loads(status(lab, "--json").stdout)["status"]
+    assert st["problems"]["ingestion"].startswith(
+        "the Kubernetes API server answered for svc/loki:3100: HTTP 503 ServiceUnavailable: error trying to reach "
+        "service: dial tcp 10.42.1.10:3100: connect: no route to host (")
+    assert "fix-vxlan" in st["problems"]["ingestion"]
+
+
 def test_without_a_kubeconfig_status_says_where_it_looked(tmp_path: Path) -> None:
     result = runner.invoke(app, ["status", "--kubeconfig", str(tmp_path / "missing")])
     assert result.exit_code == 3

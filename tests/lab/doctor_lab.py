@@ -5,14 +5,18 @@ No control plane can run on this machine (no kubelet, no container runtime, no e
 real cluster would hold are seeded as the kubelet, the scheduler and the PV controller
 would have written them: pods with their status and conditions, events with the
 scheduler's own messages, PVs and PVCs rendered from o11yctl's templates, nodes, and
-what the containers printed (:meth:`tests.lab.fake_kube.FakeKube.set_log`).
+what the containers printed (:meth:`tests.lab.fake_kube.FakeKube.set_log`). Doctor also runs
+`verify`'s read-only checks, so the healthy stack answers them too: its Services forward to the
+fake Loki, Tempo and Grafana servers of :mod:`tests.lab.fake_observability`
+(:func:`serving_services`), and its HTTPRoute is accepted.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -21,8 +25,12 @@ from o11yctl.config import Config, default_config
 from o11yctl.stack.context import build_context
 from o11yctl.stack.render import render_files
 from tests.lab.fake_kube import FakeKube
+from tests.lab.fake_observability import FakeGrafana, FakeLoki, FakeTempo, datasources_from_values, proxy_to, serving
 
 NS = "logging"
+#: The pod IPs the healthy stack's pods report (status.podIP), on K3s's default pod network.
+POD_IPS = {"loki-0": "10.42.1.10", "tempo-0": "10.42.1.11", "alloy-n1": "10.42.0.20", "alloy-n2": "10.42.1.20",
+           "grafana-5d8f7c9b6-x2x4z": "10.42.0.12"}
 
 
 # --- objects as the cluster's components write them ------------------------------------------------
@@ -142,10 +150,47 @@ def seed_stack(api: FakeKube, *, skip: Sequence[str] = (), cfg: Config | None = 
                                                 'Listen"\n',
     }
     for p in pods:
+        if p["metadata"]["name"] in POD_IPS:
+            p["status"]["podIP"] = POD_IPS[p["metadata"]["name"]]
         if p["metadata"]["name"] not in skip:
             api.seed(p, manager="kubelet")
     for (p_name, container), text in logs.items():
         api.set_log(NS, p_name, text, container)
+    if "route" not in skip:
+        seed_route(api, cfg)
+
+
+def seed_route(api: FakeKube, cfg: Config | None = None) -> None:
+    """The Gateway API, Gateway default/eg, and o11yctl's HTTPRoute as the gateway accepted it."""
+    api.install_gateway_api()
+    api.add_gateway("eg", "default", listeners=[
+        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}])
+    for doc in yaml.safe_load_all(render_files(build_context(cfg or default_config()))["05-grafana-httproute.yaml"]):
+        if doc:
+            api.seed(doc, manager="o11yctl")
+    api.update_status("gateway.networking.k8s.io/v1", "HTTPRoute", "grafana", NS, {"parents": [{
+        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg", "namespace": "default",
+                      "sectionName": "http"},
+        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route is accepted"},
+                       {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
+                        "message": "Resolved all the Object references for the Route"}]}]})
+
+
+@contextmanager
+def serving_services(api: FakeKube, cfg: Config | None = None) -> Iterator[tuple[FakeLoki, FakeTempo, FakeGrafana]]:
+    """Services loki, tempo and grafana whose proxy forwards to healthy fake servers (stopped and checked after).
+
+    Loki holds a recent line of the namespace (Alloy ships), Tempo answers search, Grafana its health.
+    """
+    values = yaml.safe_load(render_files(build_context(cfg or default_config()))["04-grafana-values.yaml"])
+    loki, tempo, grafana = FakeLoki(), FakeTempo(), FakeGrafana(datasources_from_values(values))
+    with serving(loki, tempo, grafana):
+        loki.add_lines({"namespace": NS, "pod": "alloy-n1", "container": "alloy"}, ["level=info msg=started"])
+        api.add_service(NS, "loki", 3100, proxy_to(loki.url))
+        api.add_service(NS, "tempo", 3200, proxy_to(tempo.url))
+        api.add_service(NS, "grafana", 80, proxy_to(grafana.url))
+        yield loki, tempo, grafana
 
 
 def replace(api: FakeKube, obj: Mapping[str, Any], *, manager: str = "kubelet") -> dict[str, Any]:

@@ -13,6 +13,8 @@ What it implements:
 - discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``;
 - core kinds: namespaces, nodes, persistentvolumes (cluster scope); pods,
   services, secrets, configmaps, events, persistentvolumeclaims (namespaced);
+- apps/v1 statefulsets with their ``scale`` subresource, a little of the statefulset controller
+  (scaling down and up) and of the scheduler for the pods it creates (:class:`_AppsV1`);
 - custom resources: a ``CustomResourceDefinition`` stored under
   ``apiextensions.k8s.io/v1`` makes its kind servable (:meth:`FakeKube.install_gateway_api`
   seeds the Gateway API's CRDs), e.g. ``gateways`` and ``httproutes``;
@@ -58,7 +60,10 @@ What it implements:
   request headers the API server forwards (all but ``Authorization``, impersonation and
   hop-by-hop headers, plus ``X-Forwarded-For`` and ``X-Forwarded-Uri``) and runs outside
   the fake's lock, so a slow or hung backend holds up only the requests sent to it; a
-  backend that cannot be reached (``OSError``) is a 503 "error trying to reach service".
+  backend that cannot be reached (``OSError``) is a 503 "error trying to reach service"
+  (:meth:`FakeKube.unreachable_endpoint` scripts Go's dial error for a pod's address);
+- a kubelet the API server cannot reach (:meth:`FakeKube.unreachable_kubelet`): the logs, exec,
+  attach and port-forward of its node's pods answer the API server's 500 with the dial error.
 
 It speaks HTTPS with a self-signed certificate made at start (the kubeconfig
 carries it as ``certificate-authority-data``) and wants a bearer token, as a K3s
@@ -97,7 +102,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote_plus, unquote, urlsplit
 
 import yaml
 
@@ -157,6 +162,7 @@ CORE_TYPES = (
     ResourceType("", "v1", "configmaps", "ConfigMap", True),
     ResourceType("", "v1", "events", "Event", True),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, status=True),  # see _AppsV1
     # Stored and applied by its published schema (no status since v1.27); the policy controller that
     # would enforce it is not modelled: traffic between the fake's backends is never filtered.
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
@@ -309,6 +315,8 @@ def status_doc(status: int, reason: str, message: str, details: dict[str, Any] |
     """A ``Status`` object, as the API server sends with every error."""
     doc: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                            "message": message, "reason": reason, "code": status}
+    if not reason:  # metav1.StatusReasonUnknown is "", and the field is omitempty
+        del doc["reason"]
     if details:
         doc["details"] = details
     return doc
@@ -627,7 +635,437 @@ def _prune_nulls(value: Any) -> Any:
 
 
 
-class FakeKube:
+# --- apps/v1: StatefulSets, their scale subresource, the statefulset controller --------------------------
+
+#: ``statefulPodRegex`` (kubernetes ``pkg/controller/statefulset/stateful_set_utils.go``): a StatefulSet's pod is
+#: named ``<set>-<ordinal>``.
+_STATEFUL_POD = re.compile(r"(.*)-([0-9]+)$")
+
+
+def _stateful_ordinal(pod_name: str, set_name: str) -> int:
+    """``getParentNameAndOrdinal``: the pod's ordinal in the set, or -1 when it is not the set's member."""
+    found = _STATEFUL_POD.fullmatch(pod_name)
+    if found is None or found.group(1) != set_name:
+        return -1
+    return int(found.group(2))
+
+
+def _running_and_ready(pod: Mapping[str, Any]) -> bool:
+    """``isRunningAndReady``: phase Running and the Ready condition True."""
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _selector_string(selector: Mapping[str, Any]) -> str:
+    """``metav1.LabelSelectorAsSelector(...).String()`` for ``matchLabels``: ``k=v`` pairs sorted by key."""
+    return ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+
+
+def _tolerates(tolerations: list[dict[str, Any]], taint: Mapping[str, Any]) -> bool:
+    """``Toleration.ToleratesTaint`` (k8s.io/api core/v1 ``toleration.go``) for the ``Equal`` and ``Exists``
+    operators: the same effect (or none), the same key (or none), and the same value unless ``Exists``."""
+    for t in tolerations:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        if t.get("key") and t.get("key") != taint.get("key"):
+            continue
+        operator = t.get("operator") or "Equal"
+        if operator == "Exists" or (operator == "Equal" and t.get("value", "") == taint.get("value", "")):
+            return True
+    return False
+
+
+class _AppsV1:
+    """apps/v1 StatefulSets for :class:`FakeKube`: the resource, its ``scale`` subresource, and a little of the
+    statefulset controller and the scheduler. Where each behaviour comes from (tests/data/kube/README.md):
+
+    - the resource is served as the registry serves it (``pkg/registry/apps/statefulset/storage/storage.go``),
+      with the schemas of ``tests/data/openapi/apis__apps__v1.json``; :meth:`add_statefulset` stores one as
+      helm would have created it, with ``SetDefaults_StatefulSet`` (``pkg/apis/apps/v1/defaults.go``);
+      creating one through the API, changing its spec other than ``replicas``, deleting it (the garbage
+      collector) and its ``status`` subresource are not modelled and refused;
+    - ``GET``, ``PUT`` and ``PATCH`` (merge and strategic merge) of ``.../statefulsets/<name>/scale`` as
+      ``ScaleREST`` does (:meth:`_scale`): an ``autoscaling/v1`` Scale built by ``scaleFromStatefulSet``
+      (name, namespace, uid, resourceVersion, creationTimestamp; ``spec.replicas``; ``status.replicas`` and the
+      selector as a string), ``ValidateScale`` (422 for negative replicas), a UID precondition (409), the
+      resourceVersion of the Scale as the StatefulSet's (409 when stale, unconditional when empty), and the
+      manager of the write owning ``spec.replicas`` with subresource ``scale`` (``managedfields.NewScaleHandler``);
+    - the statefulset controller (:meth:`_statefulset_pass`, after the other controllers of a pass):
+      ``updateStatefulSet`` of ``pkg/controller/statefulset/stateful_set_control.go`` for a set with
+      ``OrderedReady`` or ``Parallel`` pods: it adopts orphan pods named ``<set>-<ordinal>`` whose labels match
+      its selector (``ClaimPods``), creates the missing ordinals below ``spec.replicas`` from the template
+      (``newStatefulSetPod``: the template's labels and annotations, a controller reference, ``hostname`` and
+      ``subdomain``), one at a time and only after the lower ones are Running and Ready for ``OrderedReady``, all
+      at once for ``Parallel``, deletes the ordinals at or above ``spec.replicas`` from the highest down (one at a
+      time, waiting for each to go, for ``OrderedReady``), and writes ``status.replicas``, ``readyReplicas`` and
+      ``availableReplicas``. Revisions (``ControllerRevision``, rolling updates), ``volumeClaimTemplates``,
+      ``ordinals``, failed pods and ``minReadySeconds`` are not modelled (refused);
+    - the scheduler, for the pods the controller creates: bound (``pods/binding``, manager ``kube-scheduler``) to
+      the one Ready node that matches the pod's ``nodeSelector``, tolerates the node's ``NoSchedule`` and
+      ``NoExecute`` taints and satisfies the node affinity of the volumes its claims are Bound to; none, several
+      nodes, an unbound claim or a pod ``affinity`` are not modelled (refused). The pod is then handed to the
+      pod hooks (:meth:`FakeKube.on_pod_created`), which play its kubelet; without one it stays ``Pending``.
+    """
+
+    def add_statefulset(self, manifest: Mapping[str, Any], *, manager: str = "helm") -> dict[str, Any]:
+        """Store a StatefulSet as helm would have created it, with the API server's defaults
+        (``SetDefaults_StatefulSet``: ``podManagementPolicy`` OrderedReady, ``updateStrategy`` RollingUpdate with
+        partition 0, ``persistentVolumeClaimRetentionPolicy`` Retain and Retain, ``replicas`` 1,
+        ``revisionHistoryLimit`` 10). The statefulset controller adopts its pods at the next pass."""
+        obj = copy.deepcopy(dict(manifest))
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = spec.setdefault("updateStrategy", {})
+        if not strategy.get("type"):
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {})
+        if strategy["type"] == "RollingUpdate" and "rollingUpdate" in strategy:
+            strategy["rollingUpdate"].setdefault("partition", 0)
+        retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+        retention.setdefault("whenDeleted", "Retain")
+        retention.setdefault("whenScaled", "Retain")
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        obj.setdefault("status", {"replicas": 0, "availableReplicas": 0})
+        return self.seed(obj, manager=manager)  # type: ignore[attr-defined,no-any-return]
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    def _apps_route(self, rtype: ResourceType, method: str, namespace: str, name: str | None, sub: list[str],
+                    query: dict[str, list[str]], headers: Mapping[str, str], body: bytes,
+                    path: str) -> Answer | None:
+        """Requests to apps/v1 the generic handling does not answer (None: it does)."""
+        fake: Any = self
+        if rtype.kind != "StatefulSet":
+            return None
+        if name and sub == ["scale"]:
+            return self._scale(rtype, method, namespace, name, query, headers, body, path)
+        if method == "DELETE" and not sub:
+            raise fake._unexpected(method, path, 501, why="deleting a StatefulSet (the garbage collector deleting "
+                                                          "its pods) is not modelled")
+        return None
+
+    def _apps_validate(self, rtype: ResourceType, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        """Refuse the StatefulSet writes the fake does not model: creating one through the API (its defaults),
+        or changing its spec other than ``replicas`` (``ValidateStatefulSetUpdate``, revisions)."""
+        fake: Any = self
+        if rtype.kind != "StatefulSet" or rtype.group != "apps":
+            return
+        where = f"StatefulSet {(obj.get('metadata') or {}).get('namespace')}/{(obj.get('metadata') or {}).get('name')}"
+        if old is None:
+            raise fake._unexpected("POST", where, 501, why="creating a StatefulSet through the API is not modelled "
+                                                          "(seed it with FakeKube.add_statefulset)")
+        new_spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "replicas"}
+        old_spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "replicas"}
+        if new_spec != old_spec:
+            raise fake._unexpected("PATCH", where, 501, why="a change of a StatefulSet's spec other than replicas "
+                                                           "(ValidateStatefulSetUpdate, revisions) is not modelled")
+        replicas = (obj.get("spec") or {}).get("replicas")
+        if isinstance(replicas, int) and replicas < 0:
+            raise _invalid(rtype, str(obj["metadata"]["name"]),
+                           [FieldError("FieldValueInvalid", "spec.replicas", replicas,
+                                       "must be greater than or equal to 0")])
+
+    def _scale(self, rtype: ResourceType, method: str, namespace: str, name: str, query: dict[str, list[str]],
+               headers: Mapping[str, str], body: bytes, path: str) -> Answer:
+        """``ScaleREST.Get`` and ``ScaleREST.Update`` (``scaleUpdatedObjectInfo``) of a StatefulSet."""
+        fake: Any = self
+        key = fake._key(rtype, namespace, name)
+        sts = fake._get(rtype, namespace, name)
+        old_scale = self._scale_of(sts, path)
+        if method == "GET":
+            return _json_answer(200, old_scale)
+        if method == "PUT":
+            new_scale = _parse_body(headers, body)
+        elif method == "PATCH":
+            media = headers.get("Content-Type", "").split(";")[0].strip()
+            if media not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                raise fake._unexpected(method, path, 415 if media != "application/apply-patch+yaml" else 501,
+                                       why=f"{media} on the scale subresource")
+            try:
+                patch = json.loads(body or b"{}")
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"error decoding patch: {exc}") from None
+            # The Scale has no list to merge: a strategic merge patch is a merge patch here.
+            new_scale = _merge_patch(copy.deepcopy(old_scale), patch)
+        else:
+            raise fake._unexpected(method, path, 405)
+        scale_type = ResourceType("autoscaling", "v1", "scale", "Scale", True)
+        replicas = (new_scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int):
+            raise ApiError(400, "BadRequest", f"spec.replicas: expected an integer, got {replicas!r}")
+        if replicas < 0:
+            raise _invalid(scale_type, name, [FieldError("FieldValueInvalid", "spec.replicas", replicas,
+                                                         "must be greater than or equal to 0")])
+        meta = new_scale.get("metadata") or {}
+        if meta.get("uid") and meta["uid"] != sts["metadata"]["uid"]:
+            raise ApiError(409, "Conflict", "Operation cannot be fulfilled on statefulsets/scale.apps "
+                                            f"{_go_quote(name)}: Precondition failed: UID in precondition: "
+                                            f"{meta['uid']}, UID in object meta: {sts['metadata']['uid']}",
+                           {"name": name, "group": "apps", "kind": "statefulsets/scale"})
+        if meta.get("resourceVersion") and meta["resourceVersion"] != sts["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f"Operation cannot be fulfilled on statefulsets.apps {_go_quote(name)}: "
+                                            "the object has been modified; please apply your changes to the latest "
+                                            "version and try again",
+                           {"name": name, "group": "apps", "kind": "statefulsets"})
+        new = copy.deepcopy(sts)
+        new["spec"]["replicas"] = replicas
+        new = fake._keep_status(rtype, sts, new)
+        managers = fake._managers.get(key, smd.Managers()).copy()
+        managers.update(_without_managed_fields(sts), _without_managed_fields(new), fake._root(rtype),
+                        _manager(query, "unknown"), api_version=rtype.group_version, subresource="scale",
+                        ignore=_STATUS)
+        dry = "All" in query.get("dryRun", [])
+        stored = fake._store_write(rtype, key, sts, new, managers, dry=dry, method=method)
+        return _json_answer(200, self._scale_of(stored, path))
+
+    def _scale_of(self, sts: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """``scaleFromStatefulSet``."""
+        fake: Any = self
+        selector = (sts.get("spec") or {}).get("selector") or {}
+        if selector.get("matchExpressions"):
+            raise fake._unexpected("GET", path, 501, why="a StatefulSet selector with matchExpressions")
+        meta = sts["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                             "resourceVersion": meta.get("resourceVersion"),
+                             "creationTimestamp": meta.get("creationTimestamp")},
+                "spec": {"replicas": (sts.get("spec") or {}).get("replicas")},
+                "status": {"replicas": (sts.get("status") or {}).get("replicas", 0),
+                           "selector": _selector_string(selector)}}
+
+    # --- the statefulset controller and the scheduler ---------------------------------------------------
+
+    def _statefulset_pass(self) -> None:
+        """One pass of the statefulset controller over every StatefulSet (see the class docstring)."""
+        fake: Any = self
+        for key, sts in list(fake.store.items()):
+            if key[:3] != ("apps", "v1", "statefulsets") or key not in fake.store:
+                continue
+            if sts["metadata"].get("deletionTimestamp"):
+                continue
+            self._sync_statefulset(key, sts)
+
+    def _sync_statefulset(self, key: tuple[str, str, str, str, str], sts: dict[str, Any]) -> None:
+        fake: Any = self
+        ns, name = key[3], key[4]
+        spec = sts.get("spec") or {}
+        where = f"StatefulSet {ns}/{name}"
+        for field_name in ("volumeClaimTemplates", "ordinals"):
+            if spec.get(field_name):
+                note = f"{where} has spec.{field_name}: not modelled by the fake"
+                if note not in fake.unexpected:
+                    fake.unexpected.append(note)
+                return
+        selector = spec.get("selector") or {}
+        if selector.get("matchExpressions"):
+            note = f"{where}: a selector with matchExpressions is not modelled by the fake"
+            if note not in fake.unexpected:
+                fake.unexpected.append(note)
+            return
+        pods = self._claim_pods(ns, name, sts, selector)
+        replicas = int(spec.get("replicas", 1))
+        monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
+        slots: dict[int, dict[str, Any]] = {}
+        condemned: list[dict[str, Any]] = []
+        for pod in pods:
+            ordinal = _stateful_ordinal(pod["metadata"]["name"], name)
+            if 0 <= ordinal < replicas:
+                slots[ordinal] = pod
+            elif ordinal >= replicas:
+                condemned.append(pod)
+        condemned.sort(key=lambda p: _stateful_ordinal(p["metadata"]["name"], name))
+        unhealthy = [p for p in [*slots.values(), *condemned]
+                     if not _running_and_ready(p) or p["metadata"].get("deletionTimestamp")]
+        first_unhealthy = min(unhealthy, key=lambda p: _stateful_ordinal(p["metadata"]["name"], name), default=None)
+        blocked = False
+        for ordinal in range(replicas):
+            pod = slots.get(ordinal)
+            if pod is not None and (pod.get("status") or {}).get("phase") == "Failed":
+                note = f"{where}: recreating the failed pod {pod['metadata']['name']} is not modelled by the fake"
+                if note not in fake.unexpected:
+                    fake.unexpected.append(note)
+                return
+            if pod is None:
+                self._create_stateful_pod(ns, name, sts, ordinal)
+                if monotonic:
+                    blocked = True
+                    break
+                continue
+            if monotonic and (pod["metadata"].get("deletionTimestamp") or not _running_and_ready(pod)):
+                blocked = True
+                break
+        if not blocked:
+            for pod in reversed(condemned):
+                if pod["metadata"].get("deletionTimestamp"):
+                    if monotonic:
+                        break
+                    continue
+                if monotonic and not _running_and_ready(pod) and pod is not first_unhealthy:
+                    break
+                pod_key = ("", "v1", "pods", ns, pod["metadata"]["name"])
+                fake._delete_object(fake.types[pod_key[:3]], pod_key, None)
+                if monotonic:
+                    break
+        self._statefulset_status(key, name, selector)
+
+    def _claim_pods(self, ns: str, name: str, sts: dict[str, Any], selector: Mapping[str, Any]
+                    ) -> list[dict[str, Any]]:
+        """``ClaimPods``: the set's pods (by controller reference), adopting matching orphans named after the set."""
+        fake: Any = self
+        uid = sts["metadata"]["uid"]
+        match = selector.get("matchLabels") or {}
+        out = []
+        for pkey, pod in list(fake.store.items()):
+            if pkey[:4] != ("", "v1", "pods", ns):
+                continue
+            refs = pod["metadata"].get("ownerReferences") or []
+            controller = next((r for r in refs if r.get("controller")), None)
+            if controller is not None:
+                if controller.get("uid") == uid:
+                    out.append(pod)
+                continue
+            labels = pod["metadata"].get("labels") or {}
+            if not match or any(labels.get(k) != v for k, v in match.items()):
+                continue
+            if _stateful_ordinal(pod["metadata"]["name"], name) < 0 or pod["metadata"].get("deletionTimestamp"):
+                continue
+            adopted = copy.deepcopy(pod)
+            adopted["metadata"]["ownerReferences"] = [*refs, self._controller_ref(sts)]
+            out.append(fake._update(fake.types[pkey[:3]], pkey, pod, adopted, "kube-controller-manager"))
+        return out
+
+    @staticmethod
+    def _controller_ref(sts: Mapping[str, Any]) -> dict[str, Any]:
+        """``newControllerRef``."""
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": sts["metadata"]["name"],
+                "uid": sts["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+    def _create_stateful_pod(self, ns: str, name: str, sts: dict[str, Any], ordinal: int) -> None:
+        """``newStatefulSetPod`` and ``CreateStatefulPod``, then the scheduler's binding and the pod hooks."""
+        fake: Any = self
+        template = copy.deepcopy((sts.get("spec") or {}).get("template") or {})
+        tmeta = template.get("metadata") or {}
+        pod_name = f"{name}-{ordinal}"
+        meta: dict[str, Any] = {"name": pod_name, "namespace": ns, "labels": dict(tmeta.get("labels") or {}),
+                                "ownerReferences": [self._controller_ref(sts)]}
+        if tmeta.get("annotations"):
+            meta["annotations"] = dict(tmeta["annotations"])
+        pod_spec = dict(template.get("spec") or {})
+        pod_spec["hostname"] = pod_name
+        pod_spec["subdomain"] = (sts.get("spec") or {}).get("serviceName", "")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+        pod_type = fake.types[("", "v1", "pods")]
+        pod_key = ("", "v1", "pods", ns, pod_name)
+        fake._init_new(pod_type, pod)
+        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        managers = smd.Managers()
+        managers.update({}, {k: v for k, v in _without_managed_fields(pod).items() if k != "status"},
+                        fake._root(pod_type), "kube-controller-manager", api_version="v1")
+        fake.store[pod_key] = pod
+        fake._set_managers(pod_key, managers)
+        node = self._schedule(ns, pod)
+        if node is None:
+            return
+        bound = copy.deepcopy(fake.store[pod_key])
+        bound["spec"]["nodeName"] = node
+        managers = fake._managers.get(pod_key, smd.Managers()).copy()
+        managers.update(_without_managed_fields(fake.store[pod_key]), _without_managed_fields(bound),
+                        fake._root(pod_type), "kube-scheduler", api_version="v1", subresource="binding",
+                        ignore=_STATUS)
+        fake._store_write(pod_type, pod_key, fake.store[pod_key], bound, managers, dry=False, method=None)
+        fake._write_status(pod_key, {**fake.store[pod_key]["status"],
+                                     "conditions": [{"type": "PodScheduled", "status": "True"}]},
+                           manager="kube-scheduler")
+        fake._start_pod_hooks(ns, pod_name, copy.deepcopy(fake.store[pod_key]))
+
+    def _schedule(self, ns: str, pod: Mapping[str, Any]) -> str | None:
+        """The node the scheduler binds ``pod`` to (see the class docstring), or None (recorded as unexpected)."""
+        fake: Any = self
+        spec = pod.get("spec") or {}
+        name = f"{ns}/{pod['metadata']['name']}"
+
+        def refuse(why: str) -> None:
+            note = f"scheduling pod {name}: {why} is not modelled by the fake"
+            if note not in fake.unexpected:
+                fake.unexpected.append(note)
+
+        if spec.get("affinity"):
+            refuse("a pod affinity")
+            return None
+        volume_terms: list[list[dict[str, Any]]] = []
+        for volume in spec.get("volumes") or []:
+            claim_name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim_name:
+                continue
+            claim = fake.store.get(("", "v1", "persistentvolumeclaims", ns, claim_name))
+            if claim is None or (claim.get("status") or {}).get("phase") != "Bound":
+                refuse(f"a claim {claim_name} that is missing or not Bound")
+                return None
+            pv = fake.store.get(("", "v1", "persistentvolumes", "", claim["spec"].get("volumeName", ""))) or {}
+            terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get(
+                "nodeSelectorTerms")
+            if terms:
+                volume_terms.append(terms)
+        fits = []
+        for key, node in fake.store.items():
+            if key[:3] != ("", "v1", "nodes"):
+                continue
+            labels = node["metadata"].get("labels") or {}
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (node.get("status") or {}).get("conditions") or [])
+            if not ready or any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+                continue
+            taints = [t for t in (node.get("spec") or {}).get("taints") or []
+                      if t.get("effect") in ("NoSchedule", "NoExecute")]
+            if not all(_tolerates(spec.get("tolerations") or [], t) for t in taints):
+                continue
+            if not all(any(_node_term_matches(term, labels) for term in terms) for terms in volume_terms):
+                continue
+            fits.append(key[4])
+        if len(fits) != 1:
+            refuse(f"{len(fits)} fitting nodes ({', '.join(fits) or 'none'}): choosing among several, or reporting "
+                   "an unschedulable pod,")
+            return None
+        return fits[0]
+
+    def _statefulset_status(self, key: tuple[str, str, str, str, str], name: str, selector: Mapping[str, Any]) -> None:
+        """What ``updateStatefulSetStatus`` writes (replicas, readyReplicas, availableReplicas), when it changed."""
+        fake: Any = self
+        sts = fake.store[key]
+        uid = sts["metadata"]["uid"]
+        pods = [p for k, p in fake.store.items() if k[:4] == ("", "v1", "pods", key[3])
+                and any(r.get("controller") and r.get("uid") == uid
+                        for r in p["metadata"].get("ownerReferences") or [])]
+        ready = sum(1 for p in pods if _running_and_ready(p))
+        status = {**(sts.get("status") or {}), "replicas": len(pods), "readyReplicas": ready,
+                  "availableReplicas": ready}
+        if status != sts.get("status"):
+            fake._write_status(key, status, manager="kube-controller-manager")
+
+
+def _node_term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A ``NodeSelectorTerm`` with ``matchExpressions`` (In, NotIn, Exists, DoesNotExist) against a node's labels;
+    other operators and ``matchFields`` count as not matching."""
+    if term.get("matchFields"):
+        return False
+    for expr in term.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+class FakeKube(_AppsV1):
     """The server and its in-memory object store. Use :meth:`start`/:meth:`stop` (or the fixture)."""
 
     def __init__(self, *, token: str = TOKEN, latency: float = 0.0) -> None:
@@ -651,6 +1089,9 @@ class FakeKube:
         #: Seeded logs: (namespace, pod, container, previous run?) -> [(when written, epoch seconds; line)].
         self.logs: dict[tuple[str, str, str, bool], list[tuple[float, str]]] = {}
         self.pod_hooks: list[PodHook] = []
+        #: How the API server's dial to a node's kubelet ends: (node, address, port) -> Go's error, or None.
+        self.kubelet_dialer: Callable[[str, str, int], str | None] = self._kubelet_dial
+        self._kubelets_down: dict[str, str] = {}
         self._hook_threads: list[threading.Thread] = []
         self.ca_pem = b""
         self._server: ThreadingHTTPServer | None = None
@@ -724,7 +1165,8 @@ class FakeKube:
                        label_selector: str | None = None) -> PodHook:
         """Play the kubelet for pods made through the API from now on.
 
-        ``callback`` is called once per pod created with POST (and matching ``label_selector``),
+        ``callback`` is called once per pod created with POST, or by the statefulset controller once the
+        scheduler bound it (:class:`_AppsV1`), and matching ``label_selector``,
         in a thread of its own, with a :class:`KubeletPod` to move the pod along, e.g.::
 
             def ping(pod: KubeletPod) -> None:
@@ -891,6 +1333,36 @@ class FakeKube:
             lines = [(written, line) for line in text.splitlines(keepends=True)]
             key = (namespace, pod, container, previous)
             self.logs[key] = (self.logs.get(key, []) if append else []) + lines
+
+    def unreachable_kubelet(self, node: str, why: str | None = "connect: no route to host") -> None:
+        """Make the API server's dials to ``node``'s kubelet fail with Go's ``why`` (None: they succeed again).
+
+        Logs, exec, attach and port-forward of the node's pods then answer as the API server does
+        (:meth:`_dial_kubelet`; the shapes in ``tests/data/kube/kubelet-unreachable.json``). A test may
+        instead set :attr:`kubelet_dialer` to dial for real (the network-namespace lab does).
+        """
+        with self.lock:
+            if why is None:
+                self._kubelets_down.pop(node, None)
+            else:
+                self._kubelets_down[node] = why
+
+    def _kubelet_dial(self, node: str, address: str, port: int) -> str | None:
+        return self._kubelets_down.get(node)
+
+    def unreachable_endpoint(self, namespace: str, service: str, port: int | str, address: str,
+                             why: str = "connect: no route to host") -> None:
+        """The service proxy's dial to the Service's pod (``address`` is ``IP:PORT``) fails with Go's ``why``.
+
+        The answer is the 503 of apimachinery's proxy transport: ``error trying to reach service:
+        dial tcp IP:PORT: why`` (``tests/data/kube/kubelet-unreachable.json``).
+        """
+        text = f"dial tcp {address}: {why}"
+
+        def dial(*_request: Any) -> Answer:
+            raise DialFailure(text)
+
+        self.set_backend(namespace, service, port, dial)
 
     def install_gateway_api(self) -> None:
         """Seed the Gateway API's standard CRDs (gateway.networking.k8s.io/v1).
@@ -1251,13 +1723,15 @@ class FakeKube:
     def _controllers_pass(self) -> bool:
         """One pass of the controllers that finish deletions, each acting once on what it finds; True if
         anything changed. Order: the kubelet, the namespace controller, the PVC protection controller,
-        the persistent volume controller, the PV protection controller."""
+        the persistent volume controller, the PV protection controller, the statefulset controller (with the
+        scheduler's binding of the pods it creates: :class:`_AppsV1`)."""
         before = dict((k, o["metadata"].get("resourceVersion")) for k, o in self.store.items())
         self._kubelet_pass()
         self._namespace_pass()
         self._pvc_protection_pass()
         self._sync_volumes()
         self._pv_protection_pass()
+        self._statefulset_pass()
         after = dict((k, o["metadata"].get("resourceVersion")) for k, o in self.store.items())
         return before != after
 
@@ -1498,6 +1972,13 @@ class FakeKube:
             return self._proxy(method, namespace, name, "/" + "/".join(sub[1:]), query, body)
         if rtype.kind == "Pod" and not group and name and sub == ["log"] and method == "GET":
             return self._pod_log(namespace, name, query, path)
+        if rtype.kind == "Pod" and not group and name and sub in (["exec"], ["attach"], ["portforward"]) \
+                and method in ("GET", "POST"):
+            return self._pod_stream(namespace, name, sub[0], query, path)
+        apps = self._apps_route(rtype, method, namespace, name, sub, query, headers, body, path) \
+            if rtype.group == "apps" else None
+        if apps is not None:
+            return apps
         if sub:
             raise self._unexpected(method, path, why=f"subresource {'/'.join(sub)}")
         if name is None:
@@ -1602,6 +2083,7 @@ class FakeKube:
             errors += _pvc_update_errors(obj, old)
         if old is not None and rtype.kind == "PersistentVolume" and not rtype.group:
             errors += self._pv_update_errors(obj, old)
+        self._apps_validate(rtype, obj, old)
         if errors:
             raise _invalid(rtype, name, errors)
         self._validating_admission(rtype, obj, old)
@@ -2096,6 +2578,7 @@ class FakeKube:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         if not (pod.get("spec") or {}).get("nodeName"):
             return 200, "text/plain", b""  # no node: the API server has no kubelet to ask
+        self._dial_kubelet(pod, f"/containerLogs/{namespace}/{name}/{container}", query)
         run_previous = self._run_to_read(pod, name, container, previous)
         lines = self.logs.get((namespace, name, container, run_previous), [])
         if tail is not None:
@@ -2146,6 +2629,64 @@ class FakeKube:
         if handler is None:
             raise ApiError(503, "ServiceUnavailable", f"no endpoints available for service \"{name}\"")
         return _Forward(handler, method, path, query, body)
+
+    def _dial_kubelet(self, pod: Mapping[str, Any], kubelet_path: str | None, query: dict[str, list[str]]) -> None:
+        """Raise the API server's answer when it cannot reach the kubelet of ``pod``'s node.
+
+        The address is the node's first of InternalIP, ExternalIP, Hostname (K3s sets
+        ``--kubelet-preferred-address-types`` so), the port its kubelet endpoint's (default 10250).
+        A log (``kubelet_path``) fails in ``LocationStreamer.InputStream`` with net/http's error,
+        ``Get "URL": dial tcp ...``; exec, attach and port-forward (``kubelet_path`` None) fail in
+        ``UpgradeAwareHandler.tryUpgrade`` with ``error dialing backend: dial tcp ...``. Both are
+        plain errors, so ``ErrorToAPIStatus`` makes them a 500 Status without a reason.
+        """
+        node_name = str((pod.get("spec") or {}).get("nodeName") or "")
+        node = self.store.get(("", "v1", "nodes", "", node_name)) or {}
+        status = node.get("status") or {}
+        addresses = {str(a.get("type")): str(a.get("address")) for a in status.get("addresses") or []}
+        address = next((addresses[t] for t in ("InternalIP", "ExternalIP", "Hostname") if t in addresses), node_name)
+        port = int(((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250)
+        why = self.kubelet_dialer(node_name, address, port)
+        if why is None:
+            return
+        host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        dial = f"dial tcp {host}: {why}"
+        if kubelet_path is None:
+            raise ApiError(500, "", f"error dialing backend: {dial}")
+        params = {k: v for k, v in query.items() if k != "container"}
+        encoded = "&".join(f"{k}={quote_plus(v[-1])}" for k, v in sorted(params.items()))  # url.Values.Encode
+        url = f"https://{host}{kubelet_path}" + (f"?{encoded}" if encoded else "")
+        raise ApiError(500, "", f'Get "{url}": {dial}')
+
+    def _pod_stream(self, namespace: str, name: str, what: str, query: dict[str, list[str]], path: str) -> Answer:
+        """exec, attach, port-forward: modelled only as far as the dial to the kubelet (which fails).
+
+        As ``streamLocation``: exec and attach name a container of the pod (or it has one); a pod
+        without a node is a 400.
+        """
+        pod = self._get(self.types[("", "v1", "pods")], namespace, name)
+        container = _option(query, "container")
+        main = _container_names(pod, init=False)
+        if what != "portforward" and not container and len(main) != 1:
+            raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}"
+                           + (f", choose one of: [{' '.join(_container_names(pod))}]" if main else ""))
+        if what != "portforward" and container and container not in _container_names(pod):
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        if not (pod.get("spec") or {}).get("nodeName"):
+            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+        self._dial_kubelet(pod, None, {})
+        raise self._unexpected("POST", path, 501, f"{what} to a reachable kubelet (a stream upgrade)")
+
+
+class DialFailure(OSError):
+    """A dial that fails as Go's net package says it (``dial tcp IP:PORT: connect: no route to host``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ The work is split the way the data flows:
   :class:`~o11yctl.doctor.rules.Finding` per problem, with the symptom, the cause,
   the evidence (the event or log line) and the fix;
 - :mod:`~o11yctl.doctor.fixes` carries out the few fixes o11yctl can apply safely
-  itself (chown over SSH, a node's label or taint, fix-vxlan);
+  itself (chown over SSH, a node's label or taint, fix-vxlan, and opening TCP 10250 for the
+  server, planned by :mod:`~o11yctl.doctor.kubelet` with fix-vxlan's firewall code);
 - :mod:`~o11yctl.doctor.scrub` and :mod:`~o11yctl.doctor.bundle` collect what a
   maintainer asks for into a tar.gz, without Secrets and with known secret values
   removed;

@@ -14,7 +14,9 @@ redacted as data before they are written as YAML or JSON (values under secret-li
 of Helm values and the config, and every known value inside any string), so quoting,
 folding and escaping cannot hide a secret; then every file is scrubbed of all of them in
 plain, base64 and URL-encoded forms (see :mod:`o11yctl.doctor.scrub`). ``MANIFEST.txt``
-says what is in the bundle and what was left out.
+says what is in the bundle and, under "Left out", every item that could not be collected and
+why: a log the API server could not give (grouped by the nodes whose kubelet it could not
+reach, with the dial error), a list it refused, helm's status and values.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ import yaml
 
 from o11yctl import __version__
 from o11yctl.config import Config
-from o11yctl.doctor.facts import KubeReader, read_log
+from o11yctl.doctor.facts import KubeReader, LogFailure, PodFacts, fetch_log
 from o11yctl.doctor.rules import Finding
 from o11yctl.doctor.scrub import NOT_SECRET_KEYS, SECRET_KEYS, Scrubber, redact, secret_like_values
-from o11yctl.errors import O11yError, PathError, UsageError
+from o11yctl.errors import EXIT_UNREACHABLE, O11yError, PathError, UsageError
 from o11yctl.stack.context import stack_of
 
 #: Secrets of this type are Helm's release records.
@@ -222,36 +224,80 @@ def _collect_o11yctl(cfg: Config, source: str, server_version: str, findings: Se
     got.files["doctor/findings.json"] = _Doc([f.to_json() for f in findings], "json")
 
 
+def _listed(kube: KubeReader, got: _Collected, file: str, kind: str, namespace: str | None = None,
+            ) -> list[dict[str, Any]] | None:
+    """Every object of a kind, or None with a note saying why it could not be read (the API down: raised)."""
+    try:
+        return kube.list("v1", kind, namespace)
+    except O11yError as exc:
+        if exc.exit_code == EXIT_UNREACHABLE:
+            raise
+        got.notes.append(f"{file}: not collected: {exc.message}")
+        return None
+
+
 def _collect_cluster(kube: KubeReader, ns: str, got: _Collected) -> None:
-    got.files["cluster/nodes.yaml"] = _Doc(kube.list("v1", "Node"), "yaml-list", drop_status=("images",))
-    got.files["cluster/persistentvolumes.yaml"] = _Doc(kube.list("v1", "PersistentVolume"), "yaml-list")
+    nodes = _listed(kube, got, "cluster/nodes.yaml", "Node")
+    if nodes is not None:
+        got.files["cluster/nodes.yaml"] = _Doc(nodes, "yaml-list", drop_status=("images",))
+    volumes = _listed(kube, got, "cluster/persistentvolumes.yaml", "PersistentVolume")
+    if volumes is not None:
+        got.files["cluster/persistentvolumes.yaml"] = _Doc(volumes, "yaml-list")
     if kube.get("v1", "Namespace", ns) is None:
         got.notes.append(f"the namespace {ns} does not exist: no pods, events or logs to collect")
         return
-    pods = kube.list("v1", "Pod", ns)
-    for pod in pods:
+    pods = _listed(kube, got, f"{ns}/pods.yaml", "Pod", ns)
+    for pod in pods or []:
         got.secrets += _env_secrets(pod)
-    got.files[f"{ns}/pods.yaml"] = _Doc(pods, "yaml-list")
-    got.files[f"{ns}/persistentvolumeclaims.yaml"] = _Doc(kube.list("v1", "PersistentVolumeClaim", ns), "yaml-list")
-    got.files[f"{ns}/services.yaml"] = _Doc(kube.list("v1", "Service", ns), "yaml-list")
-    got.files[f"{ns}/configmaps.yaml"] = _Doc(kube.list("v1", "ConfigMap", ns), "yaml-list")
-    events = sorted(kube.list("v1", "Event", ns), key=_event_time)
-    got.files[f"{ns}/events.yaml"] = _Doc(events, "yaml-list")
-    got.files[f"{ns}/events.txt"] = "".join(_event_line(e) + "\n" for e in events) or "(no events)\n"
-    for pod in pods:
+    if pods is not None:
+        got.files[f"{ns}/pods.yaml"] = _Doc(pods, "yaml-list")
+    else:
+        got.notes.append(f"{ns}/logs: no pod logs collected: the pods could not be listed")
+    for file, kind in (("persistentvolumeclaims.yaml", "PersistentVolumeClaim"), ("services.yaml", "Service"),
+                       ("configmaps.yaml", "ConfigMap")):
+        listed = _listed(kube, got, f"{ns}/{file}", kind, ns)
+        if listed is not None:
+            got.files[f"{ns}/{file}"] = _Doc(listed, "yaml-list")
+    events = _listed(kube, got, f"{ns}/events.yaml", "Event", ns)
+    if events is not None:
+        events = sorted(events, key=_event_time)
+        got.files[f"{ns}/events.yaml"] = _Doc(events, "yaml-list")
+        got.files[f"{ns}/events.txt"] = "".join(_event_line(e) + "\n" for e in events) or "(no events)\n"
+    failures: list[LogFailure] = []
+    for pod in pods or []:
         name = str((pod.get("metadata") or {}).get("name", ""))
         status = pod.get("status") or {}
         statuses = {str(s.get("name")): s for s in [*(status.get("initContainerStatuses") or []),
                                                     *(status.get("containerStatuses") or [])]}
         spec = pod.get("spec") or {}
+        facts = PodFacts(name=name, node=spec.get("nodeName") or None)
         for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
             cname = str(container.get("name", ""))
             restarts = int((statuses.get(cname) or {}).get("restartCount") or 0)
             for previous in (False, True) if restarts else (False,):
-                text = read_log(kube, ns, name, cname, previous=previous, tail_lines=BUNDLE_LOG_LINES)
-                if text is not None:
+                text = fetch_log(kube, ns, facts, cname, previous=previous, tail_lines=BUNDLE_LOG_LINES)
+                if isinstance(text, LogFailure):
+                    failures.append(text)
+                elif text is not None:
                     suffix = ".previous.log" if previous else ".log"
                     got.files[f"{ns}/logs/{name}/{cname}{suffix}"] = text
+    got.notes += missing_logs(failures)
+
+
+def missing_logs(failures: Sequence[LogFailure]) -> list[str]:
+    """The MANIFEST's lines for logs the API server did not give: the kubelets it could not reach, grouped, and
+    every other refusal with its message."""
+    out: list[str] = []
+    unreached = [f for f in failures if f.kubelet is not None]
+    if unreached:
+        pods = sorted({f.pod for f in unreached})
+        nodes = sorted({f.node or (f.kubelet.host if f.kubelet else "?") for f in unreached})
+        dials = sorted({f.kubelet.text for f in unreached if f.kubelet})
+        out.append(f"logs of {len(pods)} pod{'s' if len(pods) > 1 else ''} ({', '.join(pods)}): the API server could "
+                   f"not reach the kubelet{'s' if len(nodes) > 1 else ''} on {', '.join(nodes)} ({'; '.join(dials)}); "
+                   "see doctor's kubelet.unreachable finding")
+    out += [f"log of {f.what}: {f.message}" for f in failures if f.kubelet is None]
+    return out
 
 
 def _collect_helm(helm: HelmReader | None, problem: str | None, cfg: Config, got: _Collected) -> None:

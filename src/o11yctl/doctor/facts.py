@@ -4,7 +4,12 @@ The parsers (``parse_*``, :func:`expectations`) are pure: they turn the API's ow
 and the config into frozen values the rules judge. The gatherers are the only I/O:
 
 - :func:`gather_cluster` reads pods, events, PVs, PVCs and nodes through the Kubernetes
-  API, and the last lines of every container's log and previous log in the namespace;
+  API, and the last lines of the containers' logs and previous logs a rule reads; a log the
+  API server could not give is a fact too (:class:`LogFailure`: its message whole, and the
+  failed dial to the node's kubelet when that is why);
+- :func:`gather_checks` runs the checks of `verify` that only read (the cluster's objects,
+  Alloy's logs, each service's readiness through the API server's proxy) and keeps their
+  verdicts as :class:`CheckFacts`;
 - :func:`probe_ownership` runs ``stat`` on the storage node over SSH for the data
   directories a rule asks about (see :func:`o11yctl.doctor.rules.ownership_probes`);
 - :func:`diagnose_network` asks fix-vxlan's read-only diagnosis about the overlay.
@@ -24,6 +29,7 @@ from o11yctl.stack.nodes import NodeTaint
 from o11yctl.stack.quantity import format_quantity, parse_quantity
 
 if TYPE_CHECKING:
+    from o11yctl.model import CheckResult
     from o11yctl.vxlan.diagnose import Diagnosis
 
 #: How many lines of each log doctor reads (the end of the log is where a crash explains itself).
@@ -119,6 +125,7 @@ class PodFacts:
     ready: bool = False
     unschedulable: str = ""  # the PodScheduled condition's message when it is False
     requests: Mapping[str, str] = field(default_factory=dict)  # summed cpu and memory requests
+    ip: str = ""  # status.podIP
 
     @property
     def subject(self) -> str:
@@ -189,6 +196,7 @@ class NodeFacts:
     taints: tuple[TaintFact, ...] = ()
     ready: bool = True
     allocatable: Mapping[str, str] = field(default_factory=dict)
+    addresses: tuple[tuple[str, str], ...] = ()  # status.addresses: (type, address), e.g. ("InternalIP", "10.0.0.103")
 
     @property
     def hostname(self) -> str:
@@ -217,6 +225,55 @@ class NetworkFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Dial:
+    """A TCP connection the API server tried and that failed, as its message says (Go's ``dial tcp``)."""
+
+    host: str
+    port: int
+    why: str  # "connect: no route to host", "i/o timeout", "connect: connection refused"...
+    text: str  # "dial tcp 10.0.0.103:10250: connect: no route to host"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogFailure:
+    """A container log the API server did not give, and why (its answer, whole)."""
+
+    pod: str
+    container: str
+    previous: bool
+    node: str | None
+    message: str
+    kubelet: Dial | None = None  # the failed dial to the node's kubelet, when that is why
+
+    @property
+    def what(self) -> str:
+        return f"{self.pod}/{self.container}" + (" (previous run)" if self.previous else "")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFacts:
+    """One of `verify`'s checks, as doctor ran it, with what its detail says the API server met."""
+
+    id: str
+    group: str
+    status: str  # PASS, WARN, FAIL or SKIP
+    detail: str
+    hint: str | None = None
+    component: str = ""  # the component it is about (a group, or the last part of a cluster.* id)
+    dial: Dial | None = None  # a failed dial of the API server named in the detail
+    kubelet: bool = False  # that dial went to a kubelet (logs), not to a pod behind a Service
+    no_endpoints: bool = False  # the API server said the Service has no Ready endpoint
+
+    @property
+    def failing(self) -> bool:
+        return self.status in ("FAIL", "WARN")
+
+
+@dataclass(frozen=True, slots=True)
 class VolumeSpec:
     """One data volume the config asks for."""
 
@@ -239,6 +296,9 @@ class Expected:
     volumes: tuple[VolumeSpec, ...]
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     node_taints: Mapping[str, tuple[TaintFact, ...]] = field(default_factory=dict)
+    node_addresses: Mapping[str, str] = field(default_factory=dict)  # nodes[].name -> nodes[].address
+    servers: tuple[str, ...] = ()  # the nodes whose role is server (where the API server runs)
+    services: Mapping[str, str] = field(default_factory=dict)  # component -> "svc/<name>:<port>"
 
     def volume_for(self, component: str) -> VolumeSpec | None:
         return next((v for v in self.volumes if v.component == component), None)
@@ -258,6 +318,8 @@ class Facts:
     logs: Mapping[LogKey, str] = field(default_factory=dict)
     ownership: Mapping[str, Ownership] = field(default_factory=dict)
     network: NetworkFacts | None = None
+    log_failures: tuple[LogFailure, ...] = ()
+    checks: tuple[CheckFacts, ...] = ()
 
     def pod(self, name: str) -> PodFacts | None:
         return next((p for p in self.pods if p.name == name), None)
@@ -276,6 +338,13 @@ class Facts:
 
     def log(self, pod: str, container: str, *, previous: bool = False) -> str:
         return self.logs.get((pod, container, previous), "")
+
+    def node_at(self, host: str) -> str | None:
+        """The node whose address (in the cluster or the config) is ``host``, or None."""
+        for node in self.nodes:
+            if host == node.name or any(host == address for _kind, address in node.addresses):
+                return node.name
+        return next((name for name, address in self.expected.node_addresses.items() if address == host), None)
 
 
 # --- parsers (pure) ---------------------------------------------------------------------------
@@ -296,6 +365,9 @@ def expectations(cfg: Config) -> Expected:
         volumes=volumes,
         node_labels={n.name: dict(n.labels) for n in cfg.nodes},
         node_taints={n.name: tuple(TaintFact(t.key, t.value, t.effect) for t in n.taints) for n in cfg.nodes},
+        node_addresses={n.name: n.address for n in cfg.nodes},
+        servers=tuple(n.name for n in cfg.nodes if n.role == "server"),
+        services={c.name: f"svc/{c.endpoint.service}:{c.endpoint.port}" for c in stack_of(cfg) if c.endpoint},
     )
 
 
@@ -362,6 +434,7 @@ def parse_pod(obj: Mapping[str, Any]) -> PodFacts:
         ready=(conditions.get("Ready") or {}).get("status") == "True",
         unschedulable=unschedulable,
         requests={k: format_quantity(v, k) for k, v in requests.items()},
+        ip=str(status.get("podIP") or ""),
     )
 
 
@@ -424,6 +497,7 @@ def parse_node(obj: Mapping[str, Any]) -> NodeFacts:
                      for t in spec.get("taints") or []),
         ready=(conditions.get("Ready") or {}).get("status") == "True",
         allocatable={k: str(v) for k, v in (status.get("allocatable") or {}).items() if k in ("cpu", "memory")},
+        addresses=tuple((str(a.get("type", "")), str(a.get("address", ""))) for a in status.get("addresses") or []),
     )
 
 
@@ -459,16 +533,29 @@ def gather_cluster(kube: KubeReader, cfg: Config, *, tail_lines: int = LOG_TAIL_
     events = tuple(parse_event(e) for e in kube.list("v1", "Event", ns))
     claims = tuple(parse_claim(c) for c in kube.list("v1", "PersistentVolumeClaim", ns))
     logs: dict[LogKey, str] = {}
+    failures: list[LogFailure] = []
+    asked: set[str] = set()  # the nodes whose kubelet a log read went through
     for pod in pods:
         for container in pod.containers:
             if not _log_matters(pod, container):
                 continue
             for previous in (False, True) if container.restarts else (False,):
-                text = read_log(kube, ns, pod.name, container.name, previous=previous, tail_lines=tail_lines)
-                if text is not None:
-                    logs[(pod.name, container.name, previous)] = text
+                got = fetch_log(kube, ns, pod, container.name, previous=previous, tail_lines=tail_lines)
+                asked.add(pod.node or "")
+                if isinstance(got, LogFailure):
+                    failures.append(got)
+                elif got is not None:
+                    logs[(pod.name, container.name, previous)] = got
+    # Every node's kubelet is asked once: the last line of one running container there.
+    for pod in pods:
+        running = next((c for c in pod.containers if c.state == "running" and not c.init), None)
+        if pod.node and pod.node not in asked and running is not None:
+            asked.add(pod.node)
+            got = fetch_log(kube, ns, pod, running.name, tail_lines=1)
+            if isinstance(got, LogFailure):
+                failures.append(got)
     return Facts(expected=expected, pods=pods, events=events, volumes=volumes, claims=claims, nodes=nodes,
-                 logs=logs)
+                 logs=logs, log_failures=tuple(failures))
 
 
 def _log_matters(pod: PodFacts, container: ContainerFacts) -> bool:
@@ -478,19 +565,61 @@ def _log_matters(pod: PodFacts, container: ContainerFacts) -> bool:
     return pod.component == "alloy" or container.restarts > 0 or (pod.phase == "Running" and not container.ready)
 
 
-def read_log(kube: KubeReader, namespace: str, pod: str, container: str, *, previous: bool = False,
-             tail_lines: int | None = LOG_TAIL_LINES) -> str | None:
-    """The end of one container's log (or of its previous run), or None when there is none to read.
+def fetch_log(kube: KubeReader, namespace: str, pod: PodFacts, container: str, *, previous: bool = False,
+              tail_lines: int | None = LOG_TAIL_LINES) -> str | LogFailure | None:
+    """The end of one container's log (or of its previous run); None when it has none; or why it could not be read.
 
     Raises:
         KubeError: the API cannot be reached, or does not let this user read logs (exit 3).
     """
+    from o11yctl.executors.kube import KubeletUnreachable
+
     try:
-        return kube.pod_log(namespace, pod, container=container, previous=previous, tail_lines=tail_lines or None)
+        return kube.pod_log(namespace, pod.name, container=container, previous=previous,
+                            tail_lines=tail_lines or None)
+    except KubeletUnreachable as exc:  # the API server is up, the pod's kubelet is out of its reach
+        d = exc.dial
+        return LogFailure(pod.name, container, previous, pod.node, exc.api_status.describe(),
+                          kubelet=Dial(d.host, d.port, d.why, d.text))
     except KubeError as exc:
         if exc.exit_code == EXIT_UNREACHABLE:
             raise  # the API is down, or refuses this user: nothing else doctor reads will work either
-        return None  # e.g. a 500 from an API server that cannot reach the pod's kubelet
+        return LogFailure(pod.name, container, previous, pod.node, exc.message)
+
+
+def gather_checks(kube: Any, cfg: Config, *, timeout: float = 15.0) -> tuple[CheckFacts, ...]:
+    """Run `verify`'s read-only checks through the Kubernetes API and keep their verdicts as facts.
+
+    Args:
+        kube: a connected client.
+        cfg: the configuration.
+        timeout: seconds for all of them together.
+    """
+    from o11yctl.verify.run import run_read_only
+
+    # Each service is asked once (a poll interval past the deadline): doctor describes the cluster as it is now,
+    # and a 503 while a pod warms up is a verdict like any other.
+    return tuple(check_facts(r) for r in run_read_only(cfg, kube, timeout=timeout, poll_interval=timeout + 1.0))
+
+
+def check_facts(result: CheckResult) -> CheckFacts:
+    """A check's verdict, with the failed dial (and its kind) its detail names, as a fact."""
+    from o11yctl.executors.kube import KUBELET_PORT, dial_error
+
+    found = dial_error(result.detail) if result.status in ("FAIL", "WARN") else None
+    dial = Dial(found.host, found.port, found.why, found.text) if found else None
+    component = result.group if result.group != "cluster" else result.id.rsplit(".", 1)[-1]
+    return CheckFacts(
+        id=result.id, group=result.group, status=result.status, detail=result.detail, hint=result.hint,
+        component=component, dial=dial,
+        kubelet=dial is not None and (dial.port == KUBELET_PORT or "kubelet" in result.detail),
+        no_endpoints="no endpoints available for service" in result.detail,
+    )
+
+
+def with_checks(facts: Facts, checks: Sequence[CheckFacts]) -> Facts:
+    """``facts`` with the verdicts of `verify`'s read-only checks added."""
+    return replace(facts, checks=tuple(checks))
 
 
 def probe_ownership(runner: CommandRunner, target: SshTarget, paths: Sequence[str], *,

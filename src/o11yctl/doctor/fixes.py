@@ -8,7 +8,9 @@ Only fixes that are safe to repeat and touch nothing but what the finding names:
   the Kubernetes API (the one rule install's ``--label-nodes`` follows too), then a check of
   what the API returned;
 - :class:`~o11yctl.doctor.rules.RunFixVxlan`: `o11yctl fix-vxlan` (open UDP 8472 between the
-  nodes, and restart K3s only if the overlay still fails and that is confirmed).
+  nodes, and restart K3s only if the overlay still fails and that is confirmed);
+- :class:`~o11yctl.doctor.kubelet.OpenKubeletPort`: on one node, accept TCP 10250 from the K3s
+  server's address only, with fix-vxlan's firewall code, then read the firewall again to confirm.
 
 Every fix ends as a :class:`~o11yctl.model.StepResult`: ``changed`` when it was applied and
 confirmed, ``skipped`` when it was declined, ``failed`` with the reason otherwise.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from o11yctl.doctor.facts import CommandRunner
+from o11yctl.doctor.kubelet import OpenKubeletPort
 from o11yctl.doctor.rules import ChownDir, Finding, FixAction, RunFixVxlan
 from o11yctl.errors import O11yError
 from o11yctl.model import SshTarget, StepResult
@@ -41,6 +44,7 @@ class FixTools:
     ssh: CommandRunner | None = None
     ssh_target: Callable[[str], SshTarget] | None = None  # node name -> how to reach it
     fix_vxlan: Callable[[], StepResult] | None = None
+    open_kubelet_port: Callable[[OpenKubeletPort], tuple[str, str]] | None = None  # -> (outcome, detail)
     no_ssh_reason: str = "no SSH access to the nodes"
 
 
@@ -89,6 +93,11 @@ def apply_fix(finding: Finding, action: FixAction, tools: FixTools) -> StepResul
             outcome, detail = _chown(action, tools)
         elif isinstance(action, NodeChange):
             outcome, detail = _patch_node(action, tools)
+        elif isinstance(action, OpenKubeletPort):
+            if tools.open_kubelet_port is None:
+                outcome, detail = "failed", f"cannot open the port: {tools.no_ssh_reason}"
+            else:
+                outcome, detail = tools.open_kubelet_port(action)
         else:
             outcome, detail = _vxlan(action, tools)
     except O11yError as exc:
@@ -97,7 +106,7 @@ def apply_fix(finding: Finding, action: FixAction, tools: FixTools) -> StepResul
 
 
 def _result(finding: Finding, outcome: Any, detail: str, action: FixAction, seconds: float = 0.0) -> StepResult:
-    host = action.node if isinstance(action, ChownDir | NodeChange) else None
+    host = action.node if isinstance(action, ChownDir | NodeChange | OpenKubeletPort) else None
     return StepResult(f"fix.{finding.id}", finding.component, outcome, detail, host=host, seconds=seconds)
 
 

@@ -5,7 +5,14 @@ Each finding names the symptom the runbook uses ("PVC stays in Pending", "Pod st
 Pending", "Pod CrashLoopBackOff", "Pod running but /ready fails", "Alloy running but no
 logs in Loki"), the cause, the evidence (the event, log line or ``stat`` output that shows
 it) and the fix; where o11yctl can apply the fix safely itself, the finding carries a
-:data:`FixAction` (a chown over SSH, a node's label or taint, fix-vxlan).
+:data:`FixAction` (a chown over SSH, a node's label or taint, fix-vxlan, opening the kubelet's
+port for the server).
+
+Two more causes come from what the API server said while doctor read: a node whose kubelet it
+cannot reach (logs, exec and port-forward fail: :func:`judge_kubelet`), and a Service whose pod it
+cannot reach through its proxy (:func:`judge_services`). Last, every `verify` check doctor ran
+that FAILs or WARNs and that no finding explains becomes a finding of its own that says so
+(:func:`judge_checks`): doctor never calls a stack healthy that `verify` would fail.
 
 Two rules need more than the Kubernetes API: :func:`ownership_probes` says which data
 directories to ``stat`` on the storage node, and :func:`needs_network_diagnosis` whether
@@ -22,15 +29,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from o11yctl.doctor.facts import (
+    CheckFacts,
     ClaimFacts,
     ContainerFacts,
+    Dial,
     EventFacts,
     Facts,
+    LogFailure,
     NodeFacts,
     Ownership,
     PodFacts,
     TaintFact,
 )
+from o11yctl.doctor.kubelet import KUBELET_TAG, OpenKubeletPort
 from o11yctl.stack.nodes import NodeChange, node_change
 from o11yctl.stack.quantity import parse_quantity
 
@@ -88,7 +99,7 @@ class RunFixVxlan:
         return "o11yctl fix-vxlan  (open the VXLAN port between the nodes, restart K3s, check again)"
 
 
-FixAction = ChownDir | NodeChange | RunFixVxlan
+FixAction = ChownDir | NodeChange | RunFixVxlan | OpenKubeletPort
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +153,15 @@ def judge(facts: Facts) -> list[Finding]:
     for pod in facts.pods:
         findings += judge_not_ready(facts, pod)
     findings += judge_alloy(facts)
+    findings += judge_kubelet(facts)
+    findings += judge_services(facts)
     if not facts.pods and not findings:
         findings.append(Finding(
             "stack.not-installed", "namespace", f"namespace/{ns}", "Stack not installed",
             f"no pods run in the namespace {ns}", (f"`kubectl get pods -n {ns}` lists no pods",),
             "install the stack: `o11yctl install`",
         ))
+    findings += judge_checks(facts, findings)
     return _unique(findings)
 
 
@@ -173,8 +187,11 @@ def ownership_probes(facts: Facts) -> list[tuple[str, str]]:
 
 
 def needs_network_diagnosis(facts: Facts) -> bool:
-    """True when Alloy's pushes to Loki time out from a node Loki does not run on."""
-    return any(cross for _, _, _, cross in _alloy_timeouts(facts))
+    """True when Alloy's pushes to Loki time out from a node Loki does not run on, or when the API server
+    cannot connect to a pod (behind a Service) on another node than its own."""
+    if any(cross for _, _, _, cross in _alloy_timeouts(facts)):
+        return True
+    return any(_cross_node(facts, pod) for _check, _dial, pod in _unreachable_pods(facts))
 
 
 # --- PVC stays in Pending ---------------------------------------------------------------------
@@ -726,6 +743,208 @@ def judge_alloy(facts: Facts) -> list[Finding]:
     )]
 
 
+# --- the API server cannot reach a kubelet ------------------------------------------------------
+
+#: What Go's dial error says, and what usually makes it so.
+_DIAL_CAUSES = (
+    ("no route to host", "the connection was refused with \"no route to host\": a firewall on {node} rejecting it "
+                         "(firewalld's default rejects with icmp-host-prohibited, iptables' REJECT can too), or "
+                         "{address} is not {node}'s address"),
+    ("connection refused", "nothing accepted the connection on {address}: the kubelet is not listening (is K3s "
+                           "running on {node}?) or a firewall answers with a TCP reset"),
+    ("i/o timeout", "the connection attempt got no answer: a firewall on {node}, or between the nodes, drops it, or "
+                    "{address} is not reachable from the server"),
+    ("connection timed out", "the connection attempt got no answer: a firewall on {node}, or between the nodes, "
+                             "drops it, or {address} is not reachable from the server"),
+)
+
+
+def _dial_cause(dial: Dial, node: str) -> str:
+    for words, text in _DIAL_CAUSES:
+        if words in dial.why:
+            return text.format(node=node, address=dial.address)
+    return f"the connection to {dial.address} failed ({dial.why})"
+
+
+def judge_kubelet(facts: Facts) -> list[Finding]:
+    """A node whose kubelet the API server cannot reach: its pods' logs (exec, port-forward) fail.
+
+    Grouped by node, from the logs doctor read and from `verify`'s checks that read logs.
+    """
+    by_node: dict[str, list[tuple[Dial, str]]] = {}
+    for failure in facts.log_failures:
+        if failure.kubelet is not None:
+            node = failure.node or facts.node_at(failure.kubelet.host) or failure.kubelet.host
+            by_node.setdefault(node, []).append((failure.kubelet, f"log of {failure.what}: {failure.message}"))
+    for check in facts.checks:
+        if check.failing and check.kubelet and check.dial is not None:
+            node = facts.node_at(check.dial.host) or check.dial.host
+            if node not in by_node:
+                by_node.setdefault(node, []).append((check.dial, f"verify {check.id}: {check.status} {check.detail}"))
+    out: list[Finding] = []
+    for node, seen in sorted(by_node.items()):
+        dial = seen[0][0]
+        shown = [_clip(text) for _d, text in seen[:3]]
+        if len(seen) > 3:
+            shown.append(f"... and {len(seen) - 3} more read(s) through {node}'s kubelet failed the same way")
+        known = facts.node(node)
+        if known is not None and known.addresses:
+            shown.append(f"node {node}: " + ", ".join(f"{kind} {address}" for kind, address in known.addresses))
+        sources = tuple(dict.fromkeys(facts.expected.node_addresses[s] for s in facts.expected.servers
+                                      if s != node and s in facts.expected.node_addresses))
+        if sources:
+            shown.append(f"the API server runs on {', '.join(s for s in facts.expected.servers if s != node)} "
+                         f"({', '.join(sources)}; nodes[].role server in the config)")
+        action = None
+        address = facts.expected.node_addresses.get(node)
+        if sources and address is not None:
+            action = OpenKubeletPort(node=node, address=address, sources=sources, port=dial.port)
+        server_text = f"the server ({', '.join(sources)})" if sources else "the server"
+        fix = (f"on {node}, accept TCP {dial.port} from {server_text}, e.g. `sudo iptables -I INPUT -s "
+               f"{sources[0] if sources else 'SERVER'}/32 -p tcp --dport {dial.port} -j ACCEPT` (or the ufw or "
+               f"firewalld equivalent where that firewall is in charge); check that the kubelet listens there "
+               f"(`sudo ss -tlnp | grep {dial.port}` on {node}) and that {dial.address} is {node}'s address")
+        if action is not None:
+            fix += (f"; `o11yctl doctor --fix` opens it as fix-vxlan opens UDP 8472: one rule per server address, "
+                    f"tagged {KUBELET_TAG}, saved for boot")
+        elif not sources:
+            fix += "; doctor cannot open it itself: no other node has role server in the config"
+        out.append(Finding(
+            "kubelet.unreachable", "network", f"node/{node}",
+            "Pod logs, exec and port-forward fail (the API server cannot reach a kubelet)",
+            f"the Kubernetes API server is up but cannot connect to the kubelet of {node} at {dial.address}: "
+            f"{_dial_cause(dial, node)}. K3s needs TCP {dial.port} open from the server to every node",
+            tuple(shown), fix, action,
+        ))
+    return out
+
+
+# --- the API server cannot reach a Service's pod -------------------------------------------------
+
+
+def _unreachable_pods(facts: Facts) -> list[tuple[CheckFacts, Dial, PodFacts | None]]:
+    """Checks through the service proxy whose pod the API server could not connect to, with that pod."""
+    out = []
+    for check in facts.checks:
+        if check.failing and check.dial is not None and not check.kubelet:
+            pod = next((p for p in facts.pods if p.ip and p.ip == check.dial.host), None)
+            out.append((check, check.dial, pod))
+    return out
+
+
+def _cross_node(facts: Facts, pod: PodFacts | None) -> bool:
+    return pod is not None and pod.node is not None and bool(facts.expected.servers) \
+        and pod.node not in facts.expected.servers
+
+
+def judge_services(facts: Facts) -> list[Finding]:
+    """The API server answered in a Service's place: it could not connect to the pod, or the Service has no
+    Ready pod (and no other finding says why)."""
+    out: list[Finding] = []
+    ns = facts.expected.namespace
+    for check, dial, pod in _unreachable_pods(facts):
+        component = check.component
+        title = component.capitalize()
+        where = facts.expected.services.get(component, f"the {component} Service")
+        evidence = [f"verify {check.id}: {check.status} {check.detail}"]
+        subject = f"pod/{pod.name}" if pod else where
+        action: FixAction | None = None
+        if pod is None:
+            cause = (f"the API server could not connect to {dial.address} behind {where} ({dial.why}), and no pod of "
+                     f"the namespace has that address (any more)")
+            fix = f"`kubectl get pods,endpointslices -n {ns} -o wide`; then `o11yctl verify --only {check.group}`"
+        elif not _cross_node(facts, pod):
+            evidence.append(f"pod {pod.name} ({pod.ip}) runs on {pod.node or '?'}, where the API server runs too")
+            cause = (f"the API server could not connect to {title}'s pod {pod.name} at {dial.address} "
+                     f"({dial.why}); the pod runs on the server's own node, so the overlay between nodes is not the "
+                     "cause: the pod does not accept connections on that port")
+            fix = (f"check that the container listens on {dial.port} and is Ready: `kubectl describe pod -n {ns} "
+                   f"{pod.name}`, its log, and any NetworkPolicy in {ns}")
+        else:
+            evidence.append(f"pod {pod.name} ({pod.ip}) runs on {pod.node}; the API server runs on "
+                            f"{', '.join(facts.expected.servers)}")
+            net = facts.network
+            if net is not None:
+                evidence.append(f"fix-vxlan diagnosis: {net.summary}")
+                evidence += [f"  {d}" for d in net.details]
+            base = (f"the API server could not connect to {title}'s pod {pod.name} at {dial.address} "
+                    f"({dial.why}) on {pod.node}: the server reaches pods on other nodes over Flannel's VXLAN "
+                    "(UDP 8472)")
+            if net is not None and net.ok is False:
+                action = RunFixVxlan() if net.fixable else None
+                cause = base + ", and the overlay between the nodes is broken"
+                fix = "open UDP 8472 between the nodes: `o11yctl fix-vxlan`" + (
+                    " (o11yctl doctor --fix does this)" if action else "")
+            elif net is not None and net.ok is True:
+                cause = base + "; the overlay works, so the pod itself does not accept connections on that port"
+                fix = (f"check that the container listens on {dial.port} and is Ready: `kubectl describe pod -n "
+                       f"{ns} {pod.name}`; and any NetworkPolicy in {ns}")
+            else:
+                cause = base + ", which is usually blocked"
+                fix = "diagnose the overlay: `o11yctl fix-vxlan --check`; fix it with `o11yctl fix-vxlan`"
+        out.append(Finding("service.unreachable", component or "network", subject,
+                           f"{title} cannot be reached through the Kubernetes API", cause,
+                           tuple(evidence), fix, action))
+    for check in facts.checks:
+        if not (check.failing and check.no_endpoints):
+            continue
+        pods = [p for p in facts.pods if p.component == check.component]
+        states = [f"pod {p.name}: {p.phase}, {'Ready' if p.ready else 'not Ready'}" for p in pods] or [
+            f"no pod labelled app.kubernetes.io/name={check.component} in {ns}"]
+        out.append(Finding(
+            "service.no-endpoints", check.component, facts.expected.services.get(check.component, check.component),
+            f"{check.component.capitalize()} cannot be reached through the Kubernetes API",
+            f"the Service has no Ready pod behind it: no {check.component} pod is Ready (or none matches its "
+            "selector)", (f"verify {check.id}: {check.status} {check.detail}", *states),
+            f"`kubectl get pods,endpointslices -n {ns} -o wide`; a pod that is not Ready has its own finding when "
+            "doctor recognises why",
+        ))
+    return out
+
+
+# --- verify's verdicts that nothing above explains ----------------------------------------------
+
+#: Findings that account for checks of other components too.
+_EXPLAINS: Mapping[str, tuple[str, ...]] = {
+    "alloy.push-timeout": ("alloy.push-errors", "loki.cluster-logs"),
+}
+
+
+def _explains(finding: Finding, check: CheckFacts) -> bool:
+    if finding.id in ("stack.namespace-missing", "stack.not-installed"):
+        return True
+    if check.kubelet:
+        return finding.id == "kubelet.unreachable"
+    if check.id in _EXPLAINS.get(finding.id, ()):
+        return True
+    if finding.id == "service.unreachable" and check.dial is not None:
+        return finding.component == (check.component or "network")
+    return bool(check.component) and finding.component == check.component
+
+
+def judge_checks(facts: Facts, findings: Sequence[Finding]) -> list[Finding]:
+    """A finding for each of `verify`'s checks that FAILs or WARNs and that no other finding explains.
+
+    Doctor cannot always tell why; then it says so, with the check's own words and the next step.
+    """
+    out: list[Finding] = []
+    for check in facts.checks:
+        if not check.failing or any(_explains(f, check) for f in findings):
+            continue
+        evidence = [f"verify {check.id}: {check.status} {check.detail}"]
+        if check.hint:
+            evidence.append(f"verify's hint: {check.hint}")
+        out.append(Finding(
+            "verify.unexplained", check.component or check.group, f"check/{check.id}",
+            f"verify {check.id} {'FAILs' if check.status == 'FAIL' else 'WARNs'}",
+            "doctor cannot tell why: nothing it reads (pods, events, logs, volumes, nodes) explains this verdict",
+            tuple(evidence),
+            f"run `o11yctl verify --only {check.group}` and follow its hint; `o11yctl doctor --bundle FILE.tar.gz` "
+            "collects what a maintainer needs to look further",
+        ))
+    return out
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -771,6 +990,8 @@ __all__ = [
     "ChownDir",
     "Finding",
     "FixAction",
+    "LogFailure",
+    "OpenKubeletPort",
     "RunFixVxlan",
     "judge",
     "needs_network_diagnosis",

@@ -1,14 +1,18 @@
 """`o11yctl doctor` as one function: gather, judge, optionally fix and bundle, report.
 
-:func:`run_doctor` reads the cluster through the Kubernetes API; it opens SSH connections
-only when a rule asks for the owner of a data directory, the overlay's diagnosis, or a
-fix that runs on a node. The exit code: 0 when no problem remains, 1 when one does; a
-cluster that cannot be reached raises (exit 3) before anything is judged.
+:func:`run_doctor` reads the cluster through the Kubernetes API, and runs `verify`'s checks
+that only read through it (the cluster's objects, Alloy's logs, each service's readiness
+through the API server's proxy), so that a verdict `verify` would give is explained or
+reported; it opens SSH connections only when a rule asks for the owner of a data directory,
+the overlay's diagnosis, or a fix that runs on a node. The exit code: 0 when no problem
+remains, 1 when one does; a cluster that cannot be reached raises (exit 3) before anything is
+judged.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 from o11yctl.config import Config
 from o11yctl.doctor.facts import (
     diagnose_network,
+    gather_checks,
     gather_cluster,
     network_facts,
     probe_ownership,
+    with_checks,
     with_network,
     with_ownership,
 )
 from o11yctl.doctor.fixes import FixTools, apply_fixes, finding_key
+from o11yctl.doctor.kubelet import OpenKubeletPort
 from o11yctl.doctor.rules import Finding, judge, needs_network_diagnosis, ownership_probes
 from o11yctl.errors import EXIT_FAILED, EXIT_OK, O11yError
 from o11yctl.model import Report, StepResult
@@ -53,6 +60,8 @@ class DoctorOptions:
     assume_yes: bool = False
     bundle: Path | None = None
     config_source: str = ""
+    #: Seconds for `verify`'s read-only checks, all together.
+    check_timeout: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,9 @@ def run_doctor(cfg: Config, access: Access, options: DoctorOptions | None = None
     server_version = kube.server_version()
     cb.show(f"reading pods, events, volumes and nodes in namespace {cfg.cluster.namespace}")
     facts = gather_cluster(kube, cfg)
+    if facts.namespace_exists:
+        cb.show("running verify's read-only checks (objects, Alloy's logs, each service through the API server)")
+        facts = with_checks(facts, gather_checks(kube, cfg, timeout=options.check_timeout))
     probes = ownership_probes(facts)
     if probes:
         from o11yctl.executors.ssh import ssh_target
@@ -114,11 +126,17 @@ def run_doctor(cfg: Config, access: Access, options: DoctorOptions | None = None
     if options.bundle is not None:
         cb.show(f"collecting the support bundle {options.bundle}")
         bundle = _write_bundle(cfg, options, access, findings, server_version, env)
-    return doctor_report(findings, fixes, bundle=bundle, fix_requested=options.fix)
+    passed = sum(1 for c in facts.checks if c.status == "PASS")
+    return doctor_report(findings, fixes, bundle=bundle, fix_requested=options.fix, checks_passed=passed)
+
+
+#: What `verify` checks and doctor does not (it only reads, through the Kubernetes API).
+NOT_CHECKED = ("the data directories over SSH, a log line and a span end to end, Grafana's data sources and its "
+               "public URL: `o11yctl verify`")
 
 
 def doctor_report(findings: list[Finding], fixes: Mapping[str, StepResult], *,
-                  bundle: BundleResult | None = None, fix_requested: bool = False) -> Report:
+                  bundle: BundleResult | None = None, fix_requested: bool = False, checks_passed: int = 0) -> Report:
     """The report: exit 0 when no finding remains unfixed, else 1; findings under ``extra``."""
     docs: list[dict[str, object]] = []
     remaining = 0
@@ -133,6 +151,9 @@ def doctor_report(findings: list[Finding], fixes: Mapping[str, StepResult], *,
     applied = sum(1 for d in docs if d["status"] == "fixed")
     if not findings:
         summary = "no problems found: volumes, pods and Alloy look as the runbook expects"
+        if checks_passed:
+            summary += f", and {checks_passed} of verify's read-only checks pass"
+        summary += f" (not checked here: {NOT_CHECKED})"
     else:
         summary = f"{len(findings)} problem(s) found"
         if applied:
@@ -168,8 +189,63 @@ def _fix_tools(cfg: Config, options: DoctorOptions, cb: DoctorCallbacks, access:
                                on_event=cb.show, confirm=cb.confirm)
         return StepResult("fix-vxlan", "network", "changed" if report.ok else "failed", report.summary)
 
+    def open_kubelet_port(action: OpenKubeletPort) -> tuple[str, str]:
+        return _open_kubelet_port(cfg, access.ssh(), action, cb.show)
+
     return FixTools(kube=access.kube(), ssh=_LazyRunner(access.ssh), ssh_target=lambda name: ssh_target(cfg.node(name)),
-                    fix_vxlan=run_fix_vxlan)
+                    fix_vxlan=run_fix_vxlan, open_kubelet_port=open_kubelet_port)
+
+
+def _open_kubelet_port(cfg: Config, pool: SshPool, action: OpenKubeletPort,
+                       show: Callable[[str], None]) -> tuple[str, str]:
+    """Read the node's firewall (fix-vxlan's probe), add what lets the server reach the kubelet, read it again.
+
+    Returns:
+        (outcome, detail): ``changed`` when rules were added and the firewall now accepts the server's
+        connections; ``failed`` with the reason otherwise, also when the firewall does not block them
+        (then something else keeps the kubelet out of reach, and the detail says what to check).
+    """
+    from o11yctl.doctor.kubelet import describe_steps, plan_open, probe, still_blocked
+    from o11yctl.executors.ssh import ssh_target
+    from o11yctl.vxlan.fix import FixStep
+    from o11yctl.vxlan.remote import batch_script, parse_batch, parse_probe
+    from o11yctl.vxlan.run import apply_steps
+
+    target = ssh_target(cfg.node(action.node))
+    sources = ", ".join(action.sources)
+
+    def read() -> Any:
+        token = f"@@o11y-{secrets.token_hex(6)}"
+        result = pool.run(target, ["sh", "-c", batch_script(probe(cfg.vxlan), token)], sudo=True,
+                          step="doctor.fix kubelet-port")
+        batch = parse_batch(result.stdout, token)
+        if not batch.outputs:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise O11yError(f"{target.name} ({target.host}): the firewall probe did not run (exit {result.exit_code})"
+                            + (f": {lines[-1]}" if lines else ""),
+                            hint="check that the SSH user may run sudo on the node")
+        return parse_probe(target.name, cfg.vxlan.interface, batch)
+
+    before = read()
+    plan = plan_open(action, before, cfg.vxlan)
+    rules: list[FixStep] = [s for s in plan.steps if s.kind == "rule"]
+    if not rules:
+        return ("failed",
+                f"the firewall on {action.node} ({before.firewall.tool}) does not block TCP {action.port} from "
+                f"{sources}: nothing to open there; check that the kubelet listens on {action.address}:{action.port} "
+                f"(`sudo ss -tlnp | grep {action.port}` on {action.node}) and the route from the server")
+    for step in plan.steps:
+        show(f"  {action.node}: {step.description}" + ("" if step.path else f": {step.display_lines()[0]}"))
+    results = apply_steps(cfg, pool, plan.steps, step_name="doctor.fix kubelet-port")
+    failed = [r.detail for r in results if r.outcome == "failed"]
+    if failed:
+        return "failed", "; ".join(failed)
+    left = still_blocked(read(), action)
+    if left:
+        return "failed", f"rules added, but the firewall of {action.node} still blocks: {'; '.join(left)}"
+    notes = "".join(f"; {note}" for _node, note in plan.notes)
+    return "changed", (f"{action.node} accepts TCP {action.port} from {sources} now ({describe_steps(rules)}; "
+                       f"{len(plan.steps) - len(rules)} step(s) to keep it across reboots){notes}")
 
 
 class _LazyRunner:

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -343,6 +343,7 @@ class Kube:
             timeout: seconds for this request (default: the connection's timeout).
 
         Raises:
+            KubeletUnreachable: the API server answers but cannot reach the kubelet of the pod's node.
             KubeError: the API cannot be reached (exit 3), refuses the read (403), or fails (5xx).
         """
         query: list[tuple[str, str]] = []
@@ -361,7 +362,7 @@ class Kube:
         if resp.status in (400, 404):
             return None
         if resp.status != 200:
-            raise api_error(resp, what)
+            raise stream_error(resp, what)
         return resp.body.decode("utf-8", "replace")
 
     # --- writes --------------------------------------------------------------------------------
@@ -524,6 +525,12 @@ def api_error(resp: Response, what: str) -> KubeError:
         hint = "it does not exist (yet); check the names in the config"
     elif resp.status == 409:
         hint = "another client changed it at the same time, or a field is owned by another manager; re-run"
+    elif resp.status == 422 and "spec.persistentvolumesource" in message:
+        # ValidatePersistentVolumeUpdate: a local volume's path is its source; a new storage.root is a move.
+        hint = ("a PersistentVolume's path cannot change after creation: to move the data to the new storage.root, "
+                "run `o11yctl move-data --dry-run`, then `o11yctl move-data` (it stops each component that keeps "
+                "data, copies its directory on the node and re-creates its volume; the old directories are kept); "
+                "or put the old storage.root back in the config")
     elif resp.status == 422:
         hint = ("the cluster refused the object as written; some fields (a PV's path, a PVC's class) cannot "
                 "change after creation: delete the object first or put the old value back in the config")
@@ -597,3 +604,131 @@ def _short(value: Any) -> str:
 
 def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+# --- answers of the API server itself: Status bodies, and what it met dialling a kubelet or a pod ---------
+
+#: The port every kubelet listens on for the API server (logs, exec, attach, port-forward).
+KUBELET_PORT = 10250
+
+#: What Go's net package says when a TCP dial fails: ``dial tcp HOST:PORT: REASON`` (net.OpError), as the
+#: API server passes it on (``Get "URL": dial tcp ...`` from net/http, ``error dialing backend: dial tcp ...``
+#: from apimachinery's proxy, ``error trying to reach service: dial tcp ...`` from its proxy transport).
+_DIAL = re.compile(r"dial tcp (?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:\]\[\"]+):(?P<port>\d+): "
+                   r"(?P<why>[^\";()\n]+?)\s*(?=$|[\";()\n])")
+#: The URL of the kubelet request the API server made, when its message carries one (``Get "https://...``).
+_KUBELET_URL = re.compile(r'^[A-Z][a-z]+ "?https?://(?P<host>\[[^\]]+\]|[^/:"]+):(?P<port>\d+)'
+                          r'(?P<path>/(?:containerLogs|exec|attach|portForward|run)/[^"\s]*)')
+
+
+@dataclass(frozen=True, slots=True)
+class ApiStatus:
+    """A ``Status`` the API server answered with (``metav1.Status``): its code, reason and message, whole."""
+
+    code: int
+    message: str = ""
+    reason: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``HTTP 503 ServiceUnavailable: error trying to reach service: ...``, nothing cut."""
+        head = f"HTTP {self.code}" + (f" {self.reason}" if self.reason else "")
+        return f"{head}: {self.message}" if self.message else head
+
+
+def read_status(status: int, body: bytes | str) -> ApiStatus | None:
+    """The ``Status`` object of an answer, parsed; None when the body is not one (a service's own answer).
+
+    Args:
+        status: the HTTP status of the answer (used when the Status carries no ``code``).
+        body: the answer's body.
+    """
+    try:
+        doc = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "Status" or doc.get("apiVersion") != "v1":
+        return None
+    code = doc.get("code")
+    details = doc.get("details")
+    return ApiStatus(code=int(code) if isinstance(code, int) else status, message=str(doc.get("message") or ""),
+                     reason=str(doc.get("reason") or ""), details=details if isinstance(details, dict) else {})
+
+
+@dataclass(frozen=True, slots=True)
+class DialError:
+    """A TCP dial the API server made and that failed: where to, and Go's reason."""
+
+    host: str
+    port: int
+    why: str  # e.g. "connect: no route to host", "i/o timeout", "connect: connection refused"
+    text: str  # the whole "dial tcp 10.0.0.103:10250: connect: no route to host"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def dial_error(message: str) -> DialError | None:
+    """The failed dial inside an API server's message, or None when the message carries none."""
+    found = _DIAL.search(message)
+    if found is None:
+        return None
+    host = found.group("host").strip("[]")
+    return DialError(host=host, port=int(found.group("port")), why=found.group("why"),
+                     text=found.group(0).rstrip())
+
+
+def kubelet_dial(status: ApiStatus) -> DialError | None:
+    """The failed dial to a kubelet in a Status of a pod's log, exec, attach or port-forward request.
+
+    The API server reaches each node's kubelet (port 10250) for these; when the dial fails it
+    answers 500 with the dial's error as the message: ``Get "https://HOST:10250/containerLogs/...":
+    dial tcp HOST:10250: ...`` for logs (LocationStreamer), ``error dialing backend: dial tcp
+    HOST:10250: ...`` for exec and port-forward (UpgradeAwareHandler). A dial to another port is a
+    kubelet's only when the message names a kubelet path.
+    """
+    if status.code < 500:
+        return None
+    dial = dial_error(status.message)
+    if dial is None:
+        return None
+    url = _KUBELET_URL.search(status.message)
+    if dial.port == KUBELET_PORT or url is not None or status.message.startswith("error dialing backend: "):
+        return dial
+    return None
+
+
+class KubeletUnreachable(KubeError):
+    """The API server answered, but could not open a connection to the kubelet of the pod's node.
+
+    Logs, exec, attach and port-forward go from the API server to the node's kubelet (TCP 10250):
+    the API server itself is healthy.
+    """
+
+    def __init__(self, message: str, *, hint: str | None, dial: DialError, api_status: ApiStatus) -> None:
+        super().__init__(message, hint=hint)
+        self.dial = dial
+        self.api_status = api_status
+
+
+def kubelet_hint(address: str, node: str | None = None) -> str:
+    """What to do when the API server cannot reach a kubelet at ``address`` (``HOST:PORT``)."""
+    who = f"{node}'s kubelet ({address})" if node else f"the kubelet at {address}"
+    return (f"the API server is up but cannot connect to {who}: K3s needs TCP {KUBELET_PORT} open from the server "
+            "to every node (logs, exec and port-forward go that way); check the node's firewall for the server's "
+            "address; `o11yctl doctor` names the node and `o11yctl doctor --fix` opens the port")
+
+
+def stream_error(resp: Response, what: str) -> KubeError:
+    """The error of a failed pod log, exec, attach or port-forward request.
+
+    A dial error to the pod's kubelet becomes :class:`KubeletUnreachable` (with the API server's
+    message whole); anything else is :func:`api_error`'s.
+    """
+    status = read_status(resp.status, resp.body)
+    dial = kubelet_dial(status) if status is not None else None
+    if status is None or dial is None:
+        return api_error(resp, what)
+    return KubeletUnreachable(f"{what}: {status.message} ({status.describe().split(':', 1)[0]})",
+                              hint=kubelet_hint(dial.address), dial=dial, api_status=status)

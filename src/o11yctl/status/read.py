@@ -21,7 +21,7 @@ from o11yctl.model import Report
 from o11yctl.parallel import map_threads
 from o11yctl.stack.components import Component
 from o11yctl.stack.context import stack_of
-from o11yctl.stack.quantity import quantity_bytes
+from o11yctl.stack.quantity import human_bytes, quantity_bytes
 
 if TYPE_CHECKING:
     from o11yctl.access import Access
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 SECTIONS: tuple[str, ...] = ("releases", "pods", "volumes", "storage", "ingestion")
 #: Loki's counter of bytes received by its distributor (log lines, uncompressed).
 INGEST_METRIC = "loki_distributor_bytes_received_total"
+#: Below these, a rate says nothing about how long the volume lasts: Loki has run for too short a
+#: time, or received too little, for the average to mean anything.
+MIN_RATE_SECONDS = 3600.0
+MIN_RATE_BYTES = 1024**2
+#: Beyond this many years, "days at this rate" is not a number worth printing.
+MAX_YEARS = 5
 
 
 # --- pure derivations ---------------------------------------------------------------------------
@@ -111,21 +117,58 @@ def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention
     """Loki's average ingestion rate since it started, and how many days of logs its volume holds at that rate.
 
     The rate counts log lines as received (uncompressed); Loki stores them compressed,
-    so the days the volume holds are a lower bound.
+    so the days the volume holds are a lower bound. ``days_held`` is a number only when it
+    means something; otherwise it is None and ``days_held_reason`` says why: not enough data yet
+    (Loki has run less than :data:`MIN_RATE_SECONDS`, or received less than
+    :data:`MIN_RATE_BYTES`: which one is said), or more than :data:`MAX_YEARS` years
+    (``days_held_over`` then holds that many days).
     """
     received = parse_metric(metrics, INGEST_METRIC)
     started = parse_metric(metrics, "process_start_time_seconds")
-    if received is None or started is None or now - started < 60:
-        return {"bytes_per_day": None, "days_held": None, "retention_days": retention_days,
-                "note": "Loki's metrics do not give an ingestion rate yet"}
-    per_day = received / (now - started) * 86400
-    days = capacity_bytes / per_day if capacity_bytes and per_day > 0 else None
-    note = None
-    if days is not None:
-        note = (f"holds ~{days:.0f} days at this rate, retention is {retention_days:g} days"
-                + ("" if days >= retention_days else ": the volume fills up before retention deletes"))
-    return {"bytes_per_day": per_day, "since_seconds": now - started, "days_held": days,
-            "retention_days": retention_days, "note": note}
+    base = {"bytes_per_day": None, "since_seconds": None, "bytes_received": received, "days_held": None,
+            "days_held_reason": None, "days_held_over": None, "retention_days": retention_days}
+    if received is None or started is None:
+        reason = "Loki's metrics do not give an ingestion rate"
+        return {**base, "days_held_reason": reason, "note": reason}
+    since = max(0.0, now - started)
+    if since < MIN_RATE_SECONDS:
+        reason = (f"not enough data yet: Loki started {human_age(since)} ago, and a rate needs at least "
+                  f"{MIN_RATE_SECONDS / 3600:g} hour of it")
+        return {**base, "since_seconds": since, "days_held_reason": reason, "note": reason}
+    per_day = received / since * 86400
+    out = {**base, "bytes_per_day": per_day, "since_seconds": since}
+    if received < MIN_RATE_BYTES:
+        reason = (f"not enough data yet: Loki has received {human_bytes(int(received))} in {human_age(since)}, and a "
+                  f"rate needs at least {human_bytes(MIN_RATE_BYTES)}")
+        return {**out, "days_held_reason": reason, "note": reason}
+    if not capacity_bytes:
+        reason = "the size of Loki's volume is not known"
+        return {**out, "days_held_reason": reason, "note": reason}
+    days = capacity_bytes / per_day
+    if days > MAX_YEARS * 365:
+        reason = f"more than {MAX_YEARS} years at this rate"
+        return {**out, "days_held_reason": reason, "days_held_over": MAX_YEARS * 365,
+                "note": f"holds {reason}, retention is {retention_days:g} days"}
+    note = (f"holds ~{days:.0f} days at this rate, retention is {retention_days:g} days"
+            + ("" if days >= retention_days else ": the volume fills up before retention deletes"))
+    return {**out, "days_held": days, "note": note}
+
+
+def metrics_error(status: int, body: bytes, *, namespace: str, service: str) -> O11yError:
+    """Why Loki's /metrics could not be read: the API server's own answer, read (its proxy's 503), or Loki's."""
+    from o11yctl.executors.kube import read_status
+    from o11yctl.verify import hints
+
+    answer = read_status(status, body)
+    if answer is None:
+        return O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
+    if answer.message.startswith("no endpoints available for service"):
+        hint = hints.no_endpoints("Loki", namespace)
+    elif answer.message.startswith("error trying to reach service"):
+        hint = hints.pod_unreachable("Loki", namespace, None)
+    else:
+        hint = hints.api_server_answer("Loki", namespace)
+    return O11yError(f"the Kubernetes API server answered for {service}: {answer.describe()}", hint=hint)
 
 
 def password_command(namespace: str, secret: str) -> str:
@@ -172,7 +215,6 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
         PreflightError: no usable kubeconfig (exit 3).
         KubeError: the cluster's API does not answer (exit 3).
     """
-    from o11yctl.stack.quantity import human_bytes
     from o11yctl.status.usage import read_usage
 
     ns = cfg.cluster.namespace
@@ -210,7 +252,7 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
     def loki_metrics() -> str:
         status, body = kube.proxy_request(ns, loki.service, loki.port, "GET", "/metrics", timeout=timeout)
         if status != 200:
-            raise O11yError(f"Loki's /metrics answered HTTP {status}", hint="is Loki running?")
+            raise metrics_error(status, bytes(body), namespace=ns, service=f"svc/{loki.service}:{loki.port}")
         return bytes(body).decode("utf-8", "replace")
 
     sections = (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),

@@ -1,11 +1,17 @@
-"""Alloy: one Ready pod on every node, and no failed pushes to Loki in its logs."""
+"""Alloy: one Ready pod on every node, and no failed pushes to Loki in its logs.
+
+Reading a pod's log makes the API server ask the kubelet of the pod's node (TCP 10250); when it
+cannot reach that kubelet, the log is unreadable for that reason, and the check says so.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from o11yctl.config import Config
+from o11yctl.executors.kube import KubeletUnreachable
 from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed
@@ -43,17 +49,42 @@ def check_alloy_pods(ctx: CheckContext) -> Verdict:
 PUSH_ERROR = re.compile(r"context deadline exceeded", re.IGNORECASE)
 
 
-def judge_alloy_logs(logs: Mapping[str, str], *, namespace: str) -> Verdict:
-    """Recent Alloy logs mentioning "context deadline exceeded" mean pushes to Loki time out."""
-    if not logs:
+@dataclass(frozen=True, slots=True)
+class UnreadableLog:
+    """A pod whose log the API server could not get, because it could not reach the kubelet of the pod's node."""
+
+    pod: str
+    node: str
+    kubelet: str  # HOST:PORT the API server dialled
+    answer: str  # the API server's answer, whole: "HTTP 500: Get \"https://...\": dial tcp ...: ..."
+
+
+def judge_alloy_logs(logs: Mapping[str, str], *, namespace: str, unreadable: Sequence[UnreadableLog] = ()) -> Verdict:
+    """Recent Alloy logs mentioning "context deadline exceeded" mean pushes to Loki time out.
+
+    Logs the API server could not read (``unreadable``) leave the check unable to say that no push
+    failed: a failure that names the nodes whose kubelet the API server cannot reach.
+    """
+    if not logs and not unreadable:
         return failed(f"no running Alloy pod in namespace {namespace}", "see alloy.pods; install it with "
                       "`o11yctl install --only alloy`")
     bad = {pod: [line for line in text.splitlines() if PUSH_ERROR.search(line)] for pod, text in logs.items()}
     bad = {pod: lines for pod, lines in bad.items() if lines}
-    if not bad:
-        return passed(f"no \"context deadline exceeded\" in the last 15 minutes of {len(logs)} Alloy pod(s)")
-    counts = ", ".join(f"{pod}: {len(lines)}" for pod, lines in sorted(bad.items()))
-    return failed(f"\"context deadline exceeded\" in Alloy's logs ({counts})", hints.alloy_not_shipping(namespace))
+    unread = ""
+    if unreadable:
+        unread = (f"the logs of {', '.join(sorted(u.pod for u in unreadable))} could not be read: the API server "
+                  f"could not reach the kubelet of {', '.join(sorted({u.node for u in unreadable}))}: "
+                  f"{unreadable[0].answer}")
+    if bad:
+        counts = ", ".join(f"{pod}: {len(lines)}" for pod, lines in sorted(bad.items()))
+        return failed(f"\"context deadline exceeded\" in Alloy's logs ({counts})" + (f"; {unread}" if unread else ""),
+                      hints.alloy_not_shipping(namespace))
+    if unreadable:
+        read = f" (the {len(logs)} other log(s) show no failed push)" if logs else ""
+        kubelets = ", ".join(sorted({u.kubelet for u in unreadable}))
+        return failed(unread + read, hints.kubelet_unreachable(", ".join(sorted({u.node for u in unreadable})),
+                                                               kubelets))
+    return passed(f"no \"context deadline exceeded\" in the last 15 minutes of {len(logs)} Alloy pod(s)")
 
 
 def check_alloy_logs(ctx: CheckContext) -> Verdict:
@@ -61,17 +92,23 @@ def check_alloy_logs(ctx: CheckContext) -> Verdict:
     kube = kube_of(ctx)
     pods = kube.list("v1", "Pod", ctx.namespace, label_selector=_SELECTOR)
     logs: dict[str, str] = {}
+    unreadable: list[UnreadableLog] = []
     for pod in pods:
         if (pod.get("status") or {}).get("phase") not in ("Running", "Succeeded", "Failed"):
             continue  # never started: no log yet (alloy.pods reports it)
         name = name_of(pod)
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        text = kube.pod_log(ctx.namespace, name, container="alloy" if "alloy" in containers else None,
-                            since_seconds=900, tail_lines=2000, timeout=ctx.deadline.timeout(ctx.request_timeout))
+        try:
+            text = kube.pod_log(ctx.namespace, name, container="alloy" if "alloy" in containers else None,
+                                since_seconds=900, tail_lines=2000, timeout=ctx.deadline.timeout(ctx.request_timeout))
+        except KubeletUnreachable as exc:
+            node = str((pod.get("spec") or {}).get("nodeName") or exc.dial.host)
+            unreadable.append(UnreadableLog(name, node, exc.dial.address, exc.api_status.describe()))
+            continue
         if text is None:
             continue  # gone, or its container has not started yet (alloy.pods reports it)
         logs[name] = text
-    return judge_alloy_logs(logs, namespace=ctx.namespace)
+    return judge_alloy_logs(logs, namespace=ctx.namespace, unreadable=unreadable)
 
 
 

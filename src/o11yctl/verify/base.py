@@ -167,13 +167,18 @@ class CheckContext:
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One check: its id, its group (for --only/--skip), what it needs, and how it runs."""
+    """One check: its id, its group (for --only/--skip), what it needs, and how it runs.
+
+    ``writes`` marks a check that sends data into the stack (a log line, a span): `doctor`, which
+    only reads, leaves those to `verify`.
+    """
 
     id: str
     group: str
     title: str
     needs: tuple[str, ...]
     run: Callable[[CheckContext], Verdict]
+    writes: bool = False
 
 
 @dataclass(frozen=True, slots=True)

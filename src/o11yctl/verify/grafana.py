@@ -17,6 +17,7 @@ from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed
 from o11yctl.verify.cluster import check_httproute
+from o11yctl.verify.proxied import judge_proxy
 
 #: (uid attribute of CheckContext, Grafana plugin type, the component's name in messages)
 _DATASOURCES = (("loki_uid", "loki", "Loki"), ("tempo_uid", "tempo", "Tempo"))
@@ -30,10 +31,18 @@ def gather_health(ctx: CheckContext, transport: Transport) -> HttpResponse:
     return transport.request("GET", "/api/health", timeout=ctx.deadline.timeout(ctx.request_timeout))
 
 
-def judge_health(resp: HttpResponse, *, where: str, hint: str, via: str = "") -> Verdict:
-    """200 with ``"database": "ok"`` is healthy; ``via`` says how it was reached (for the detail)."""
+def judge_health(resp: HttpResponse, *, where: str, hint: str, via: str = "", namespace: str = "logging",
+                 service: str = "grafana", port: int | str = 80) -> Verdict:
+    """200 with ``"database": "ok"`` is healthy; ``via`` says how it was reached (for the detail).
+
+    An answer of the Kubernetes API server in Grafana's place (through the service proxy) is read
+    as such (:func:`~o11yctl.verify.proxied.judge_proxy`).
+    """
     if resp.status is None:
         return failed(f"{where}: {resp.error}", hint)
+    proxied = judge_proxy(resp, component="Grafana", namespace=namespace, service=service, port=port)
+    if proxied is not None:
+        return proxied
     doc = resp.json()
     if not isinstance(doc, dict) or "database" not in doc:
         return failed(f"{where}/api/health answered {resp.describe(80)} (not Grafana's health JSON)", hint)
@@ -45,8 +54,10 @@ def judge_health(resp: HttpResponse, *, where: str, hint: str, via: str = "") ->
 
 def check_health(ctx: CheckContext) -> Verdict:
     """grafana.health"""
-    return judge_health(gather_health(ctx, ctx.grafana), where=ctx.grafana.where,
-                        hint=hints.grafana_down(ctx.namespace))
+    transport = ctx.grafana
+    return judge_health(gather_health(ctx, transport), where=transport.where, hint=hints.grafana_down(ctx.namespace),
+                        namespace=ctx.namespace, service=getattr(transport, "service", "grafana"),
+                        port=getattr(transport, "port", 80))
 
 
 def check_route(ctx: CheckContext, *, gateway: str) -> Verdict:

@@ -108,3 +108,38 @@ def route(namespace: str, gateway: str) -> str:
         f"ResolvedRefs) and the Gateway {gateway}; Envoy answers 404 when no route matches and 503 "
         "\"no healthy upstream\" when Grafana has no ready pod"
     )
+
+
+def pod_unreachable(component: str, namespace: str, address: str | None) -> str:
+    """The API server answered for the Service: it could not connect to the pod (``error trying to reach service``)."""
+    at = f" ({address})" if address else ""
+    return (
+        f"the API server (on the K3s server) connects to {component}'s pod{at} over the pod network: is the pod "
+        f"Ready and listening (`kubectl get pods -n {namespace} -o wide`)? A pod on another node is reached over "
+        "Flannel's VXLAN (UDP 8472): `o11yctl fix-vxlan --check`; `o11yctl doctor` checks both"
+    )
+
+
+def no_endpoints(component: str, namespace: str) -> str:
+    """The Service has no Ready endpoint (``no endpoints available for service``)."""
+    return (
+        f"no {component} pod is Ready behind the Service: see cluster.pod.{component.lower()} (`o11yctl verify "
+        f"--only cluster`, `kubectl get pods -n {namespace} -o wide`); `o11yctl doctor` names the cause"
+    )
+
+
+def api_server_answer(component: str, namespace: str) -> str:
+    """Another Status from the API server in the service's place."""
+    return (
+        f"the request did not reach {component}: the API server refused or could not proxy it (its message above); "
+        f"check the Service (`kubectl get svc -n {namespace}`) and run `o11yctl doctor`"
+    )
+
+
+def kubelet_unreachable(nodes: str, addresses: str) -> str:
+    """The API server could not reach the kubelet of these nodes (logs, exec, port-forward)."""
+    return (
+        f"the API server is up but cannot connect to the kubelet of {nodes} ({addresses}): K3s needs TCP 10250 open "
+        "from the server to every node (logs, exec and port-forward go that way); check that node's firewall for "
+        "the server's address; `o11yctl doctor` diagnoses it and `o11yctl doctor --fix` opens the port"
+    )

@@ -18,6 +18,7 @@ from o11yctl.executors.http import HttpResponse
 from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Polled, Verdict, failed, passed, poll
+from o11yctl.verify.proxied import endpoint_unreachable, judge_proxy
 from o11yctl.verify.ready import gather_ready, judge_ready
 
 VERIFY_JOB = "o11yctl-verify"
@@ -28,7 +29,11 @@ _JSON = {"Content-Type": "application/json"}
 
 
 def _retry_unavailable(resp: HttpResponse) -> bool:
-    return resp.status in _RETRY_STATUSES
+    return resp.status in _RETRY_STATUSES and not endpoint_unreachable(resp)
+
+
+def _proxied(resp: HttpResponse, namespace: str) -> Verdict | None:
+    return judge_proxy(resp, component="Loki", namespace=namespace, service="loki", port=3100)
 
 
 def check_ready(ctx: CheckContext) -> Verdict:
@@ -110,6 +115,8 @@ def judge_e2e(facts: E2eFacts, *, namespace: str) -> Verdict:
     unreachable = hints.unreachable("Loki", facts.where, namespace, service="loki", port=3100)
     if push.status is None:
         return failed(f"push to {facts.where}: {push.error}", unreachable)
+    if not push.ok and (proxied := _proxied(push, namespace)) is not None:
+        return proxied
     if not push.ok:
         hint = hints.loki_not_ready(namespace)
         if "too old" in push.text or "too far behind" in push.text or "too new" in push.text:
@@ -123,7 +130,8 @@ def judge_e2e(facts: E2eFacts, *, namespace: str) -> Verdict:
     if last.status is None:
         return failed(f"query_range: {last.error}", unreachable)
     if not last.ok:
-        return failed(f"query_range answered {last.describe()}", hints.loki_not_ready(namespace))
+        return _proxied(last, namespace) or failed(f"query_range answered {last.describe()}",
+                                                   hints.loki_not_ready(namespace))
     return failed(f"pushed line (token {facts.token}) not returned by query_range within "
                   f"{facts.query.seconds:.0f}s", hints.loki_storage(namespace))
 
@@ -167,7 +175,7 @@ def judge_cluster_logs(facts: ClusterLogsFacts) -> Verdict:
         return failed(f"query_range: {last.error}",
                       hints.unreachable("Loki", facts.where, ns, service="loki", port=3100))
     if not last.ok:
-        return failed(f"query_range answered {last.describe()}", hints.loki_not_ready(ns))
+        return _proxied(last, ns) or failed(f"query_range answered {last.describe()}", hints.loki_not_ready(ns))
     entries = list(stream_lines(last.json()))
     if not entries:
         return failed(f'no log lines from {{namespace="{ns}"}} in the last 15 minutes', hints.alloy_not_shipping(ns))
@@ -188,7 +196,8 @@ def checks(cfg: Config, component: Component) -> tuple[Check, ...]:
     ns = cfg.cluster.namespace
     return (
         Check("loki.ready", component.name, "Loki answers /ready", ("loki-http",), check_ready),
-        Check("loki.e2e", component.name, "a pushed log line can be read back", ("loki-http",), check_e2e),
+        Check("loki.e2e", component.name, "a pushed log line can be read back", ("loki-http",), check_e2e,
+              writes=True),
         Check("loki.cluster-logs", component.name, f"logs of namespace {ns} arrive in Loki", ("loki-http",),
               check_cluster_logs),
     )

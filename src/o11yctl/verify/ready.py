@@ -8,6 +8,7 @@ from o11yctl.executors.http import ServiceProxyTransport, Transport
 from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Polled, Verdict, failed, passed, poll
+from o11yctl.verify.proxied import endpoint_unreachable, judge_proxy, no_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ def gather_ready(ctx: CheckContext, component: str, transport: Transport, path: 
         request_timeout=ctx.request_timeout,
         interval=ctx.poll_interval,
         done=lambda r: r.status == 200,
-        again=lambda r: r.status == 503,
+        again=lambda r: r.status == 503 and not endpoint_unreachable(r),
     )
     return ReadyFacts(component, transport.where, polled)
 
@@ -43,10 +44,14 @@ def judge_ready(facts: ReadyFacts, *, namespace: str, not_ready_hint: str, servi
     if last.status is None:
         return failed(f"{facts.where}: {last.error}",
                       hints.unreachable(facts.component, facts.where, namespace, service=service, port=port))
-    if last.status == 503 and "no endpoints available" in last.text:
-        return failed(f"no Ready pod behind the Service after {facts.polled.seconds:.0f}s: {last.describe()}",
+    empty = no_endpoints(last)
+    if empty is not None:
+        return failed(f"no Ready pod behind the Service after {facts.polled.seconds:.0f}s: {empty.describe()}",
                       f"the {facts.component} pod is not Ready: see cluster.pod.{facts.component.lower()} "
-                      f"(`o11yctl verify --only cluster`)")
+                      f"(`o11yctl verify --only cluster`); `o11yctl doctor` names the cause")
+    proxied = judge_proxy(last, component=facts.component, namespace=namespace, service=service, port=port)
+    if proxied is not None:
+        return proxied
     if last.status == 503:
         return failed(f"still warming up after {facts.polled.seconds:.0f}s: {last.describe()}",
                       hints.warming_up(facts.component, facts.polled.seconds) + "; if it stays so, " + not_ready_hint)

@@ -93,6 +93,35 @@ def verify_checks(cfg: Config) -> tuple[Check, ...]:
     return tuple(out)
 
 
+#: What a check may need to be run by `doctor`: the Kubernetes API, and the services through its proxy.
+READ_ONLY_NEEDS = frozenset({"kube", "loki-http", "tempo-http", "grafana-http"})
+
+
+def read_only_checks(cfg: Config) -> tuple[Check, ...]:
+    """The checks `doctor` runs itself: those that only read, through the Kubernetes API alone.
+
+    Left to `verify`: the checks that send a line or a span (``writes``), the data directories
+    (SSH), Grafana's data source API (credentials) and its public URL (the gateway).
+    """
+    return tuple(c for c in verify_checks(cfg) if not c.writes and set(c.needs) <= READ_ONLY_NEEDS)
+
+
+def run_read_only(cfg: Config, kube: Any, *, timeout: float = 15.0, request_timeout: float = 5.0,
+                  poll_interval: float = 0.5) -> tuple[CheckResult, ...]:
+    """Run :func:`read_only_checks` through ``kube`` (an ``executors.kube.Kube``) within ``timeout`` seconds.
+
+    Returns:
+        One result per check, in order.
+    """
+    options = VerifyOptions(timeout=timeout, request_timeout=request_timeout, poll_interval=poll_interval)
+    targets = build_targets(cfg, options, {}, kube=kube)
+    checks = read_only_checks(cfg)
+    try:
+        return run_checks(checks, make_context(cfg, options, targets), wait=timeout)
+    finally:
+        _close(targets)
+
+
 def parse_url(flag: str, value: str) -> str:
     """A base URL given on the command line, checked, without a trailing slash.
 

@@ -20,11 +20,20 @@ from o11yctl.executors.http import HttpResponse
 from o11yctl.stack.components import Component
 from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Polled, Verdict, failed, passed, poll
+from o11yctl.verify.proxied import endpoint_unreachable, judge_proxy
 from o11yctl.verify.ready import ReadyFacts, gather_ready, judge_ready
 
 VERIFY_SERVICE = "o11yctl-verify"
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _JSON = {"Content-Type": "application/json"}
+
+
+def _again(resp: HttpResponse) -> bool:
+    return resp.status in _RETRY_STATUSES and not endpoint_unreachable(resp)
+
+
+def _proxied(resp: HttpResponse, namespace: str, port: int = 3200) -> Verdict | None:
+    return judge_proxy(resp, component="Tempo", namespace=namespace, service="tempo", port=port)
 
 
 def check_ready(ctx: CheckContext) -> Verdict:
@@ -106,14 +115,14 @@ def gather_e2e(ctx: CheckContext) -> TraceFacts:
     send = poll(
         lambda t: ctx.otlp.request("POST", "/v1/traces", timeout=t, body=body, headers=_JSON),
         deadline=ctx.deadline, request_timeout=ctx.request_timeout, interval=ctx.poll_interval,
-        done=lambda r: r.ok, again=lambda r: r.status in _RETRY_STATUSES,
+        done=lambda r: r.ok, again=_again,
     )
     if not send.last.ok:
         return TraceFacts(ctx.otlp.where, ctx.tempo.where, trace_id, span_id, send, None)
     fetch = poll(
         lambda t: ctx.tempo.request("GET", f"/api/traces/{trace_id}", timeout=t),
         deadline=ctx.deadline, request_timeout=ctx.request_timeout, interval=ctx.poll_interval,
-        done=lambda r: r.status == 200, again=lambda r: r.status == 404 or r.status in _RETRY_STATUSES,
+        done=lambda r: r.status == 200, again=lambda r: r.status == 404 or _again(r),
     )
     return TraceFacts(ctx.otlp.where, ctx.tempo.where, trace_id, span_id, send, fetch)
 
@@ -133,7 +142,8 @@ def judge_e2e(facts: TraceFacts, *, namespace: str) -> Verdict:
         return failed(f"OTLP/HTTP {facts.otlp_where}: {send.error}", hints.otlp_unreachable(namespace,
                                                                                              facts.otlp_where))
     if not send.ok:
-        return failed(f"OTLP/HTTP export refused: {send.describe()}", hints.tempo_not_ready(namespace))
+        return _proxied(send, namespace, 4318) or failed(f"OTLP/HTTP export refused: {send.describe()}",
+                                                         hints.tempo_not_ready(namespace))
     rejected = _rejected(send)
     if rejected:
         return failed(f"OTLP/HTTP export partly rejected: {rejected}", hints.tempo_not_ready(namespace))
@@ -151,7 +161,8 @@ def judge_e2e(facts: TraceFacts, *, namespace: str) -> Verdict:
     if last.status == 404:
         return failed(f"trace {facts.trace_id} still not found {facts.fetch.seconds:.0f}s after Tempo accepted it",
                       hints.tempo_storage(namespace))
-    return failed(f"/api/traces answered {last.describe()}", hints.tempo_not_ready(namespace))
+    return _proxied(last, namespace) or failed(f"/api/traces answered {last.describe()}",
+                                               hints.tempo_not_ready(namespace))
 
 
 def check_e2e(ctx: CheckContext) -> Verdict:
@@ -173,7 +184,7 @@ def gather_search(ctx: CheckContext) -> SearchFacts:
     polled = poll(
         lambda t: ctx.tempo.request("GET", "/api/search", timeout=t, params=[("limit", "10")]),
         deadline=ctx.deadline, request_timeout=ctx.request_timeout, interval=ctx.poll_interval,
-        done=lambda r: r.ok, again=lambda r: r.status in _RETRY_STATUSES,
+        done=lambda r: r.ok, again=_again,
     )
     return SearchFacts(ctx.tempo.where, polled)
 
@@ -185,7 +196,8 @@ def judge_search(facts: SearchFacts, *, namespace: str) -> Verdict:
         return failed(f"/api/search: {last.error}",
                       hints.unreachable("Tempo", facts.where, namespace, service="tempo", port=3200))
     if not last.ok:
-        return failed(f"/api/search answered {last.describe()}", hints.tempo_not_ready(namespace))
+        return _proxied(last, namespace) or failed(f"/api/search answered {last.describe()}",
+                                                   hints.tempo_not_ready(namespace))
     doc = last.json()
     traces = doc.get("traces") if isinstance(doc, dict) else None
     if not isinstance(traces, list):
@@ -206,6 +218,6 @@ def checks(cfg: Config, component: Component) -> tuple[Check, ...]:
     return (
         Check("tempo.ready", component.name, "Tempo answers /ready", ("tempo-http",), check_ready),
         Check("tempo.e2e", component.name, "a span sent over OTLP/HTTP can be fetched back", ("tempo-http", "otlp"),
-              check_e2e),
+              check_e2e, writes=True),
         Check("tempo.search", component.name, "Tempo's search answers", ("tempo-http",), check_search),
     )

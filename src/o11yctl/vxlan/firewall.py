@@ -81,9 +81,9 @@ class IptTable:
     policies: Mapping[str, str]
     rules: Mapping[str, tuple[IptRule, ...]]
 
-    def tagged_rules(self, chain: str = "INPUT") -> tuple[IptRule, ...]:
-        """The rules o11yctl added (they carry its comment)."""
-        return tuple(r for r in self.rules.get(chain, ()) if RULE_TAG in r.tokens)
+    def tagged_rules(self, chain: str = "INPUT", *, tag: str = RULE_TAG) -> tuple[IptRule, ...]:
+        """The rules o11yctl added (they carry its comment: ``tag``)."""
+        return tuple(r for r in self.rules.get(chain, ()) if tag in r.tokens)
 
 
 def parse_iptables(lines: Iterable[str]) -> IptTable:
@@ -580,16 +580,17 @@ def _right_text(right: Any) -> str:
     return str(right)
 
 
-def nft_has_tagged_accept(doc: Mapping[str, Any], table: tuple[str, str], chain: str, source: str, port: int) -> bool:
-    """Whether o11yctl's accept rule for ``source`` already sits in that nftables chain."""
+def nft_has_tagged_accept(doc: Mapping[str, Any], table: tuple[str, str], chain: str, source: str, port: int, *,
+                          proto: str = "udp", tag: str = RULE_TAG) -> bool:
+    """Whether o11yctl's accept rule (comment ``tag``) for ``source`` already sits in that nftables chain."""
     key = (table[0], table[1], chain)
     found = nft_chains(doc).get(key)
     if found is None:
         return False
     for rule in found.rules:
-        if rule.get("comment") != RULE_TAG:
+        if rule.get("comment") != tag:
             continue
-        pkt = Packet(src=source, dst=None, proto="udp", dport=port)
+        pkt = Packet(src=source, dst=None, proto=proto, dport=port)
         if all(_nft_match(e["match"], pkt) is True for e in rule.get("expr", []) if "match" in e):
             return True
     return False
@@ -598,12 +599,12 @@ def nft_has_tagged_accept(doc: Mapping[str, Any], table: tuple[str, str], chain:
 # --- firewalld --------------------------------------------------------------------------------
 
 _RICH_SOURCE = re.compile(r'source\s+address="?([0-9.]+(?:/[0-9]+)?)"?')
-_RICH_PORT = re.compile(r'port\s+port="?([0-9]+(?:-[0-9]+)?)"?\s+protocol="?udp"?')
+_RICH_PORT = re.compile(r'port\s+port="?([0-9]+(?:-[0-9]+)?)"?\s+protocol="?(udp|tcp)"?')
 
 
-def firewalld_rich_rule(source: str, port: int) -> str:
-    """The rich rule o11yctl adds on firewalld: UDP ``port`` from ``source`` only."""
-    return f'rule family="ipv4" source address="{source}/32" port port="{port}" protocol="udp" accept'
+def firewalld_rich_rule(source: str, port: int, proto: str = "udp") -> str:
+    """The rich rule o11yctl adds on firewalld: ``proto`` ``port`` from ``source`` only."""
+    return f'rule family="ipv4" source address="{source}/32" port port="{port}" protocol="{proto}" accept'
 
 
 def walk_firewalld(fw: FirewallFacts, pkt: Packet) -> Verdict | None:
@@ -621,7 +622,7 @@ def walk_firewalld(fw: FirewallFacts, pkt: Packet) -> Verdict | None:
     for rule in f.rich_rules:
         src = _RICH_SOURCE.search(rule)
         port_m = _RICH_PORT.search(rule)
-        if pkt.proto != "udp" or not port_m or not src or not rule.rstrip().endswith("accept"):
+        if not port_m or pkt.proto != port_m.group(2) or not src or not rule.rstrip().endswith("accept"):
             continue
         if _addr_in(pkt.src, [src.group(1)]) and _port_in(pkt.dport, [port_m.group(1).replace("-", ":")]):
             return Verdict(layer="firewalld", action="accept", by=f"rich rule in zone {zone}: {rule}")

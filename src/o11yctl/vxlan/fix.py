@@ -17,7 +17,7 @@ from typing import Literal
 
 from o11yctl.config import Node, Vxlan
 from o11yctl.vxlan.diagnose import Diagnosis, Direction
-from o11yctl.vxlan.facts import RULE_TAG, NodeFacts, is_ipv4
+from o11yctl.vxlan.facts import RULE_TAG, FirewallFacts, NodeFacts, is_ipv4
 from o11yctl.vxlan.firewall import (
     IptTable,
     Verdict,
@@ -30,10 +30,17 @@ from o11yctl.vxlan.remote import PERSIST_SCRIPT, UNIT_NAME
 
 StepKind = Literal["rule", "persist", "offload", "restart"]
 
-NFT_CHECK = (
-    'nft list chain "$1" "$2" "$3" 2>/dev/null | grep -F "ip saddr $4 udp dport $5 " '
-    f'| grep -qF \'comment "{RULE_TAG}"\''
-)
+
+def nft_check(proto: str = "udp", tag: str = RULE_TAG) -> str:
+    """The read-only shell check that o11yctl's nftables rule (``$1 $2 $3``: family, table, chain) for
+    source ``$4`` and port ``$5`` is in place."""
+    return ('nft list chain "$1" "$2" "$3" 2>/dev/null | grep -F "ip saddr $4 ' + proto + ' dport $5 " '
+            f'| grep -qF \'comment "{tag}"\'')
+
+
+NFT_CHECK = nft_check()
+
+
 WRITE_FILE = (
     'umask 022 && mkdir -p "$1" && printf \'%s\\n\' "$3" > "$2.o11yctl-tmp" && chmod "$4" "$2.o11yctl-tmp" '
     '&& mv -f "$2.o11yctl-tmp" "$2"'
@@ -102,62 +109,69 @@ class FixPlan:
 # --- rules --------------------------------------------------------------------------------------
 
 
-def iptables_rule(source: str, port: int) -> list[str]:
+def iptables_rule(source: str, port: int, *, proto: str = "udp", tag: str = RULE_TAG) -> list[str]:
     """The match and target of o11yctl's iptables rule (after ``-C INPUT``/``-I INPUT``)."""
-    return ["-s", f"{source}/32", "-p", "udp", "-m", "udp", "--dport", str(port),
-            "-m", "comment", "--comment", RULE_TAG, "-j", "ACCEPT"]
+    return ["-s", f"{source}/32", "-p", proto, "-m", proto, "--dport", str(port),
+            "-m", "comment", "--comment", tag, "-j", "ACCEPT"]
 
 
-def iptables_steps(node: str, peer: str, source: str, port: int) -> FixStep:
-    """``iptables -I INPUT`` accepting UDP ``port`` from ``source``, run only when ``iptables -C`` finds it absent.
+def iptables_steps(node: str, peer: str, source: str, port: int, *, proto: str = "udp",
+                   tag: str = RULE_TAG) -> FixStep:
+    """``iptables -I INPUT`` accepting ``proto`` ``port`` from ``source``, run only when ``iptables -C`` finds it
+    absent.
 
     Args:
         node: the node the rule goes on.
-        peer: the node whose VXLAN endpoint ``source`` is.
+        peer: the node whose VXLAN endpoint ``source`` is (or whatever ``source`` names).
         source: that endpoint's address.
-        port: the VXLAN port.
+        port: the VXLAN port (or the port to open).
+        proto: ``udp`` or ``tcp``.
+        tag: the comment the rule carries.
     """
     return FixStep(
         node=node, id=f"allow {peer}",
-        description=f"iptables: accept UDP {port} from {peer} ({source}) at the top of INPUT",
-        check=("iptables", "-w", "5", "-C", "INPUT", *iptables_rule(source, port)),
-        argv=("iptables", "-w", "5", "-I", "INPUT", *iptables_rule(source, port)),
+        description=f"iptables: accept {proto.upper()} {port} from {peer} ({source}) at the top of INPUT",
+        check=("iptables", "-w", "5", "-C", "INPUT", *iptables_rule(source, port, proto=proto, tag=tag)),
+        argv=("iptables", "-w", "5", "-I", "INPUT", *iptables_rule(source, port, proto=proto, tag=tag)),
     )
 
 
-def nft_rule(source: str, port: int) -> list[str]:
+def nft_rule(source: str, port: int, *, proto: str = "udp", tag: str = RULE_TAG) -> list[str]:
     """The words of o11yctl's nftables rule (after ``nft insert rule FAMILY TABLE CHAIN``)."""
-    return ["ip", "saddr", source, "udp", "dport", str(port), "counter", "accept", "comment", RULE_TAG]
+    return ["ip", "saddr", source, proto, "dport", str(port), "counter", "accept", "comment", tag]
 
 
-def nft_step(node: str, peer: str, source: str, port: int, table: tuple[str, str], chain: str) -> FixStep:
+def nft_step(node: str, peer: str, source: str, port: int, table: tuple[str, str], chain: str, *,
+             proto: str = "udp", tag: str = RULE_TAG) -> FixStep:
     """``nft insert rule`` at the top of the base chain that drops, unless o11yctl's rule is already there."""
     family, name = table
     return FixStep(
         node=node, id=f"allow {peer} (nft {family} {name})",
-        description=f"nftables: accept UDP {port} from {peer} ({source}) at the top of chain {family} {name} {chain}",
-        check=("sh", "-c", NFT_CHECK, "sh", family, name, chain, source, str(port)),
-        argv=("nft", "insert", "rule", family, name, chain, *nft_rule(source, port)),
+        description=f"nftables: accept {proto.upper()} {port} from {peer} ({source}) at the top of chain {family} "
+                    f"{name} {chain}",
+        check=("sh", "-c", nft_check(proto, tag), "sh", family, name, chain, source, str(port)),
+        argv=("nft", "insert", "rule", family, name, chain, *nft_rule(source, port, proto=proto, tag=tag)),
     )
 
 
-def ufw_step(node: str, peer: str, source: str, port: int, *, has_rules: bool) -> FixStep:
+def ufw_step(node: str, peer: str, source: str, port: int, *, has_rules: bool, proto: str = "udp",
+             tag: str = RULE_TAG) -> FixStep:
     """``ufw allow`` (``ufw insert 1 allow`` when ufw has rules, so a deny before it cannot win); idempotent."""
     where = ["insert", "1"] if has_rules else []
     return FixStep(
         node=node, id=f"allow {peer} (ufw)",
-        description=f"ufw: accept UDP {port} from {peer} ({source}) (ufw keeps it across reboots)",
-        argv=("ufw", *where, "allow", "from", source, "to", "any", "port", str(port), "proto", "udp",
-              "comment", RULE_TAG),
+        description=f"ufw: accept {proto.upper()} {port} from {peer} ({source}) (ufw keeps it across reboots)",
+        argv=("ufw", *where, "allow", "from", source, "to", "any", "port", str(port), "proto", proto,
+              "comment", tag),
     )
 
 
-def firewalld_steps(node: str, peer: str, source: str, port: int) -> list[FixStep]:
+def firewalld_steps(node: str, peer: str, source: str, port: int, *, proto: str = "udp") -> list[FixStep]:
     """The rich rule for ``source``, added to the running firewalld and to its permanent configuration."""
-    rule = firewalld_rich_rule(source, port)
+    rule = firewalld_rich_rule(source, port, proto)
     return [
         FixStep(node=node, id=f"allow {peer} (firewalld)",
-                description=f"firewalld: accept UDP {port} from {peer} ({source}) now",
+                description=f"firewalld: accept {proto.upper()} {port} from {peer} ({source}) now",
                 check=("firewall-cmd", f"--query-rich-rule={rule}"),
                 argv=("firewall-cmd", f"--add-rich-rule={rule}")),
         FixStep(node=node, id=f"allow {peer} (firewalld, permanent)",
@@ -172,48 +186,77 @@ def _steps_for(d: Direction, f: NodeFacts, port: int) -> tuple[list[FixStep], st
     source = d.source
     if source is None or not is_ipv4(source):
         return [], f"no IPv4 VXLAN endpoint known for {d.src}; nothing opened for it"
-    layers: list[Verdict] = list(d.by)
-    if not layers and d.status == "suspect":
-        if f.firewall.iptables_rules is not None:
+    return open_steps(d.dst, d.src, source, port, d.by, f.firewall, suspect=d.status == "suspect"), None
+
+
+def open_steps(node: str, peer: str, source: str, port: int, blocking: Sequence[Verdict], firewall: FirewallFacts,
+               *, suspect: bool = False, proto: str = "udp", tag: str = RULE_TAG) -> list[FixStep]:
+    """The rule(s) on ``node`` accepting ``proto`` ``port`` from ``source`` in each layer that blocks it.
+
+    Each rule is made with the tool in charge of its layer (ufw where ufw manages iptables), carries
+    ``tag``, and is added only when absent.
+
+    Args:
+        node: the node the rules go on.
+        peer: who ``source`` is (for the step's id and description).
+        source: the one address to accept.
+        port: the destination port.
+        blocking: the verdicts of the layers that drop or reject the packet (:func:`~o11yctl.vxlan.firewall.evaluate`).
+        firewall: the node's firewall facts.
+        suspect: nothing is known to block, yet the traffic does not pass: open it in every input layer.
+        proto: ``udp`` or ``tcp``.
+        tag: the comment every rule carries (what persistence saves).
+    """
+    layers: list[Verdict] = list(blocking)
+    if not layers and suspect:
+        if firewall.iptables_rules is not None:
             layers = [Verdict(layer="iptables", action="drop", by="(rules o11yctl cannot evaluate)", chain="INPUT")]
-        elif f.firewall.nft is not None:
-            for chain in nft_chains(f.firewall.nft).values():
+        elif firewall.nft is not None:
+            for chain in nft_chains(firewall.nft).values():
                 if chain.hook == "input" and chain.type == "filter" and chain.family in ("ip", "inet"):
                     layers.append(Verdict(layer="nft", action="drop", by="?", chain=chain.name,
                                           table=(chain.family, chain.table)))
     steps: list[FixStep] = []
     for v in layers:
         if v.layer == "iptables":
-            if f.firewall.ufw_active and (v.ufw or v.policy):
-                steps.append(ufw_step(d.dst, d.src, source, port, has_rules=f.firewall.ufw_has_rules))
+            if firewall.ufw_active and (v.ufw or v.policy):
+                steps.append(ufw_step(node, peer, source, port, has_rules=firewall.ufw_has_rules, proto=proto,
+                                      tag=tag))
             else:
-                steps.append(iptables_steps(d.dst, d.src, source, port))
+                steps.append(iptables_steps(node, peer, source, port, proto=proto, tag=tag))
         elif v.layer == "nft" and v.table is not None:
-            assert f.firewall.nft is not None
-            if not nft_has_tagged_accept(f.firewall.nft, v.table, v.chain, source, port):
-                steps.append(nft_step(d.dst, d.src, source, port, v.table, v.chain))
+            assert firewall.nft is not None
+            if not nft_has_tagged_accept(firewall.nft, v.table, v.chain, source, port, proto=proto, tag=tag):
+                steps.append(nft_step(node, peer, source, port, v.table, v.chain, proto=proto, tag=tag))
         elif v.layer == "firewalld":
-            steps.extend(firewalld_steps(d.dst, d.src, source, port))
-    return steps, None
+            steps.extend(firewalld_steps(node, peer, source, port, proto=proto))
+    return [s for i, s in enumerate(steps) if s not in steps[:i]]
 
 
 # --- persistence ------------------------------------------------------------------------------
 
 
 def persist_script(iptables_rules: Sequence[Sequence[str]], nft_rules: Sequence[tuple[str, str, str, list[str]]],
-                   port: int) -> str:
+                   port: int, *, proto: str = "udp", tag: str = RULE_TAG,
+                   header: Sequence[str] | None = None) -> str:
     """The boot script re-adding exactly o11yctl's rules (each only when absent).
 
     Args:
         iptables_rules: each rule's words after ``-I INPUT``.
         nft_rules: (family, table, chain, rule words) of each nftables rule.
         port: the VXLAN port (for the comment).
+        proto: the rules' protocol (for the nftables check).
+        tag: the rules' comment (for the nftables check).
+        header: the comment lines saying what the script is for (default: fix-vxlan's).
     """
-    lines = [
-        "#!/bin/sh",
+    header = list(header) if header is not None else [
         "# Written by o11yctl fix-vxlan. Re-adds the firewall rules it added so that Flannel's VXLAN",
         f"# (UDP {port}) is accepted from the other nodes, and nothing else: no other rule of this",
         "# firewall is saved or restored here. Safe to run more than once.",
+    ]
+    lines = [
+        "#!/bin/sh",
+        *header,
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "rc=0",
     ]
@@ -223,17 +266,18 @@ def persist_script(iptables_rules: Sequence[Sequence[str]], nft_rules: Sequence[
         lines.append(f"iptables -w 5 -C INPUT {r} 2>/dev/null || iptables -w 5 -I INPUT {r} || rc=1")
     for family, table, chain, words in sorted(nft_rules, key=lambda r: (r[0], r[1], r[2], shlex.join(r[3]))):
         src = words[words.index("saddr") + 1] if "saddr" in words else ""
-        check = shlex.join(["sh", "-c", NFT_CHECK, "sh", family, table, chain, src, str(port)])
+        check = shlex.join(["sh", "-c", nft_check(proto, tag), "sh", family, table, chain, src, str(port)])
         lines.append(f"{check} || nft insert rule {shlex.join([family, table, chain, *words])} || rc=1")
     lines.append("exit $rc")
     return "\n".join(lines)
 
 
-def unit_file(script_path: str, port: int) -> str:
+def unit_file(script_path: str, port: int, *, description: str | None = None) -> str:
     """The systemd unit running the boot script after the firewall services and before K3s."""
+    default = f"o11yctl: accept Flannel VXLAN (UDP {port}) from the cluster's nodes"
     return "\n".join([
         "[Unit]",
-        f"Description=o11yctl: accept Flannel VXLAN (UDP {port}) from the cluster's nodes",
+        f"Description={description or default}",
         "Wants=network-pre.target",
         "After=network-pre.target netfilter-persistent.service nftables.service firewalld.service ufw.service",
         "Before=k3s.service k3s-agent.service",
@@ -258,20 +302,20 @@ def write_step(node: str, step_id: str, description: str, directory: str, path: 
     )
 
 
-def _tagged_iptables(table: IptTable) -> list[list[str]]:
+def _tagged_iptables(table: IptTable, tag: str = RULE_TAG) -> list[list[str]]:
     out: list[list[str]] = []
-    for rule in table.tagged_rules("INPUT"):
+    for rule in table.tagged_rules("INPUT", tag=tag):
         out.append(list(rule.tokens))
     return out
 
 
-def _tagged_nft(f: NodeFacts) -> list[tuple[str, str, str, list[str]]]:
+def _tagged_nft(f: NodeFacts, tag: str = RULE_TAG, proto: str = "udp") -> list[tuple[str, str, str, list[str]]]:
     out: list[tuple[str, str, str, list[str]]] = []
     if f.firewall.nft is None:
         return out
     for chain in nft_chains(f.firewall.nft).values():
         for rule in chain.rules:
-            if rule.get("comment") != RULE_TAG:
+            if rule.get("comment") != tag:
                 continue
             src = None
             port = None
@@ -285,20 +329,47 @@ def _tagged_nft(f: NodeFacts) -> list[tuple[str, str, str, list[str]]]:
                 if isinstance(left, dict) and left.get("payload", {}).get("field") == "dport":
                     port = m.get("right")
             if isinstance(src, str) and isinstance(port, int):
-                out.append((chain.family, chain.table, chain.name, nft_rule(src, port)))
+                out.append((chain.family, chain.table, chain.name, nft_rule(src, port, proto=proto, tag=tag)))
     return out
 
 
-def persist_steps(node: str, f: NodeFacts, added: Sequence[FixStep], vx: Vxlan) -> tuple[list[FixStep], str | None]:
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """How one family of o11yctl's rules is saved on a node: its tag, boot script, unit, and their words.
+
+    ``f.persisted``, ``f.unit`` and ``f.unit_enabled`` of the node's facts must describe these files
+    (:func:`o11yctl.vxlan.remote.probe_commands` with the same ``script`` and ``unit``).
+    """
+
+    script: str = PERSIST_SCRIPT
+    unit: str = UNIT_NAME
+    tag: str = RULE_TAG
+    proto: str = "udp"
+    port: int | None = None  # default: the VXLAN port
+    header: tuple[str, ...] | None = None
+    unit_description: str | None = None
+
+
+def persist_steps(node: str, f: NodeFacts, added: Sequence[FixStep], vx: Vxlan,
+                  persistence: Persistence | None = None) -> tuple[list[FixStep], str | None]:
     """Save o11yctl's iptables/nft rules on ``node`` (the live ones and those about to be added).
+
+    Args:
+        node: the node.
+        f: its facts (the live rules, and the saved script and unit).
+        added: the steps about to add rules.
+        vx: the ``vxlan`` settings (where scripts and units go, and how they return at boot).
+        persistence: which rules and files (default: fix-vxlan's).
 
     Returns:
         The steps, and a note when the node has no way to re-apply them at boot (or None).
     """
+    how = persistence or Persistence()
+    port = how.port if how.port is not None else vx.port
     ipt: list[list[str]] = []
     if f.firewall.iptables_rules is not None:
-        ipt = _tagged_iptables(parse_iptables(f.firewall.iptables_rules))
-    nft = _tagged_nft(f)
+        ipt = _tagged_iptables(parse_iptables(f.firewall.iptables_rules), how.tag)
+    nft = _tagged_nft(f, how.tag, how.proto)
     for step in added:
         if step.argv[:1] == ("iptables",):
             words = list(step.argv[5:])
@@ -311,8 +382,8 @@ def persist_steps(node: str, f: NodeFacts, added: Sequence[FixStep], vx: Vxlan) 
     if not ipt and not nft:
         return [], None
     directory = vx.persist_dir.rstrip("/") or "/"
-    script_path = f"{directory}/{PERSIST_SCRIPT}"
-    content = persist_script(ipt, nft, vx.port)
+    script_path = f"{directory}/{how.script}"
+    content = persist_script(ipt, nft, port, proto=how.proto, tag=how.tag, header=how.header)
     steps: list[FixStep] = []
     if f.persisted != content + "\n":
         steps.append(write_step(node, "persist script", f"save o11yctl's {len(ipt) + len(nft)} rule(s), alone, "
@@ -324,15 +395,15 @@ def persist_steps(node: str, f: NodeFacts, added: Sequence[FixStep], vx: Vxlan) 
         return steps, (f"no systemd on {node}: o11yctl's rules are live and saved in {script_path}, but nothing "
                        "re-applies them at boot; run that script from the node's boot scripts")
     unit_dir = vx.systemd_unit_dir.rstrip("/") or "/"
-    unit_path = f"{unit_dir}/{UNIT_NAME}"
-    unit = unit_file(script_path, vx.port)
+    unit_path = f"{unit_dir}/{how.unit}"
+    unit = unit_file(script_path, port, description=how.unit_description)
     if f.unit != unit + "\n":
         steps.append(write_step(node, "persist unit", f"run it at boot: {unit_path}", unit_dir, unit_path,
                                 unit, "644"))
     if not f.unit_enabled or f.unit != unit + "\n":
-        steps.append(FixStep(node=node, id="persist enable", description=f"enable {UNIT_NAME}", kind="persist",
+        steps.append(FixStep(node=node, id="persist enable", description=f"enable {how.unit}", kind="persist",
                              argv=("sh", "-c", 'systemctl daemon-reload && systemctl enable "$1"', "sh",
-                                   UNIT_NAME)))
+                                   how.unit)))
     return steps, None
 
 

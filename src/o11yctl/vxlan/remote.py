@@ -155,8 +155,13 @@ def parse_batch(text: str, token: str) -> BatchResult:
 # --- the read-only probe ----------------------------------------------------------------------
 
 
-def probe_commands(interface: str, persist_dir: str, unit_dir: str) -> list[BatchCommand]:
-    """Everything the diagnosis reads on a node (run with sudo; nothing here changes anything)."""
+def probe_commands(interface: str, persist_dir: str, unit_dir: str, *, script: str = PERSIST_SCRIPT,
+                   unit: str = UNIT_NAME) -> list[BatchCommand]:
+    """Everything the diagnosis reads on a node (run with sudo; nothing here changes anything).
+
+    ``script`` and ``unit`` name the boot script and systemd unit whose contents are read (fix-vxlan's by
+    default; another family of o11yctl's rules has its own).
+    """
     return [
         BatchCommand("device", ("ip", "-d", "-j", "addr", "show", "dev", interface)),
         BatchCommand("iptables_version", ("iptables", "--version")),
@@ -170,9 +175,9 @@ def probe_commands(interface: str, persist_dir: str, unit_dir: str) -> list[Batc
         BatchCommand("ufw", ("ufw", "status")),
         BatchCommand("offload", ("ethtool", "-k", interface)),
         BatchCommand("systemd", ("test", "-d", "/run/systemd/system")),
-        BatchCommand("persisted", ("cat", f"{persist_dir.rstrip('/')}/{PERSIST_SCRIPT}")),
-        BatchCommand("unit", ("cat", f"{unit_dir.rstrip('/')}/{UNIT_NAME}"), only_if="systemd"),
-        BatchCommand("unit_enabled", ("systemctl", "is-enabled", "--quiet", UNIT_NAME), only_if="systemd"),
+        BatchCommand("persisted", ("cat", f"{persist_dir.rstrip('/')}/{script}")),
+        BatchCommand("unit", ("cat", f"{unit_dir.rstrip('/')}/{unit}"), only_if="systemd"),
+        BatchCommand("unit_enabled", ("systemctl", "is-enabled", "--quiet", unit), only_if="systemd"),
     ]
 
 
