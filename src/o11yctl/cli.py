@@ -237,7 +237,7 @@ def _run(command: str, json_output: bool, debug: bool, body: Callable[[], Report
     except O11yError as exc:
         error = exc
     except KeyboardInterrupt:
-        changes = command in {"install", "uninstall", "fix-vxlan", "doctor"}
+        changes = command in {"install", "uninstall", "upgrade", "move-data", "fix-vxlan", "doctor"}
         error = O11yError("interrupted", exit_code=EXIT_INTERRUPTED,
                           hint="some steps may have run: `o11yctl status` shows the stack's state, and running "
                                "the command again is safe" if changes else "nothing was changed; run the command again")
@@ -561,6 +561,66 @@ def upgrade(
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("upgrade", json_output, debug, body)
+
+
+@app.command("move-data", epilog="""\
+Examples:
+
+  o11yctl move-data --dry-run                       every step and command; reads only the volumes
+
+  o11yctl move-data --from /mnt/k8s-storage --dry-run   the same, offline, from that old root
+
+  o11yctl move-data                                 check the room, then move, one component at a time
+
+After `storage.root` changed in the config: for Loki, then Tempo, scale its StatefulSet
+to 0, copy its directory on the storage node (cp -a, owner and modes kept; compared with
+the source), re-create its PersistentVolume at the new path and re-bind its claim, start
+it again and run its verify checks. Refused (nothing changed) when the target lacks room.
+The old directories are never deleted: the summary names them and the command to delete
+them. On a failure, what was stopped is started again where its claim is still usable.
+""")
+def move_data(
+    config: ConfigOpt = None,
+    from_root: Annotated[str | None, typer.Option(
+        "--from", metavar="OLD_ROOT",
+        help="The old storage.root: where the data is when a volume is gone, or for an offline --dry-run.")]
+    = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every step and command and exit; change nothing "
+                                                             "(offline with --from).")] = False,
+    yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move Loki's and Tempo's data directories to the config's storage.root, on the storage node."""
+
+    def body() -> Report:
+        cfg = _load(config)
+        if dry_run:
+            from o11yctl.deploy.move import dry_run_report
+
+            if from_root is not None:
+                return dry_run_report(cfg, None, from_root)
+            with _access(cfg, kubeconfig=kubeconfig, context=context) as access:
+                return dry_run_report(cfg, access, None)
+        from o11yctl import ui
+        from o11yctl.deploy.move import MoveOptions, run_move_data
+        from o11yctl.deploy.walk import Callbacks
+
+        progress = ui.Progress()
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
+                progress.running():
+            return run_move_data(cfg, access, MoveOptions(from_root=from_root, assume_yes=yes), callbacks=Callbacks(
+                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
+                on_stopping=progress.stopping),
+                confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
+
+    _run("move-data", json_output, debug, body)
 
 
 def _url_option(flag: str, env: str, text: str) -> Any:

@@ -130,6 +130,7 @@ COMMANDS = [
     Command("install", ("install",)),
     Command("uninstall", ("uninstall", "--yes")),
     Command("upgrade", ("upgrade", "--to", "current", "--yes")),
+    Command("move-data", ("move-data", "--yes")),
     Command("verify", ("verify", "--timeout", "60")),
     Command("fix-vxlan", ("fix-vxlan", "--check")),
     Command("status", ("status",)),

@@ -8,7 +8,8 @@ list), and the steps it must come after. The uninstall plan is the install plan'
 removable steps, reversed, with their delete actions.
 
 Actions: ``apply`` and ``delete`` (manifests through the Kubernetes API), ``helm-upgrade``
-and ``helm-uninstall`` (releases), ``ssh`` (commands on a node), ``wait`` (readiness).
+and ``helm-uninstall`` (releases), ``ssh`` (commands on a node), ``wait`` (readiness),
+``scale`` (a StatefulSet's replicas, for ``move-data``: :mod:`o11yctl.stack.move`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from o11yctl.stack.components import Component, Stack
 from o11yctl.stack.context import data_dir, stack_of
 from o11yctl.stack.datadir import RemoteCommand, prepare_commands, remove_commands
 
-Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait"]
+Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait", "scale"]
 #: The executor each action needs (also the ``kind`` --dry-run --json prints).
 KINDS: dict[str, str] = {"apply": "apply", "delete": "apply", "helm-upgrade": "helm", "helm-uninstall": "helm",
-                         "ssh": "ssh", "wait": "wait"}
+                         "ssh": "ssh", "wait": "wait", "scale": "apply"}
 
 __all__ = ["Action", "HelmRelease", "Plan", "ReadyCheck", "RemoteCommand", "Step", "build_plan",
            "build_uninstall_plan", "parse_components", "select"]
