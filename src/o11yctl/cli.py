@@ -409,7 +409,6 @@ def install(
             return dry_run_report(plan)
         from o11yctl import ui
         from o11yctl.deploy.install import InstallOptions, run_install
-        from o11yctl.deploy.walk import Callbacks
 
         options = InstallOptions(diff=diff, assume_yes=yes, recover=recover, label_nodes=label_nodes,
                                  allow_chart_mismatch=allow_chart_mismatch)
@@ -417,9 +416,7 @@ def install(
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
-            return run_install(plan, access, options, callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
-                on_stopping=progress.stopping),
+            return run_install(plan, access, options, callbacks=_walk_callbacks(progress),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("install", json_output, debug, body)
@@ -478,7 +475,6 @@ def uninstall(
     def body() -> Report:
         from o11yctl import ui
         from o11yctl.deploy.uninstall import UninstallOptions, run_uninstall
-        from o11yctl.deploy.walk import Callbacks
 
         cfg = _load(config)
         options = UninstallOptions(delete_data=delete_data, assume_yes=yes)
@@ -486,12 +482,18 @@ def uninstall(
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
-            return run_uninstall(cfg, access, options, callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
-                on_stopping=progress.stopping),
+            return run_uninstall(cfg, access, options, callbacks=_walk_callbacks(progress),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("uninstall", json_output, debug, body)
+
+
+def _walk_callbacks(progress: Any) -> Any:
+    """The walk's progress events, shown by ``progress`` (a :class:`o11yctl.ui.Progress`)."""
+    from o11yctl.deploy.walk import Callbacks
+
+    return Callbacks(on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
+                     on_stopping=progress.stopping)
 
 
 def _chart_sets() -> list[str]:
@@ -549,15 +551,13 @@ def upgrade(
             return dry_run_report(cfg, to)
         from o11yctl import ui
         from o11yctl.deploy.upgrade import UpgradeOptions, run_upgrade
-        from o11yctl.deploy.walk import Callbacks
 
         progress = ui.Progress()
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
-            return run_upgrade(cfg, access, UpgradeOptions(to_set=to, diff=diff, assume_yes=yes), callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
-                on_stopping=progress.stopping),
+            return run_upgrade(cfg, access, UpgradeOptions(to_set=to, diff=diff, assume_yes=yes),
+                               callbacks=_walk_callbacks(progress),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("upgrade", json_output, debug, body)
@@ -609,15 +609,13 @@ def move_data(
                 return dry_run_report(cfg, access, None)
         from o11yctl import ui
         from o11yctl.deploy.move import MoveOptions, run_move_data
-        from o11yctl.deploy.walk import Callbacks
 
         progress = ui.Progress()
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
-            return run_move_data(cfg, access, MoveOptions(from_root=from_root, assume_yes=yes), callbacks=Callbacks(
-                on_start=lambda step: progress.start(step.id, step.description), on_done=progress.done,
-                on_stopping=progress.stopping),
+            return run_move_data(cfg, access, MoveOptions(from_root=from_root, assume_yes=yes),
+                                 callbacks=_walk_callbacks(progress),
                 confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 
     _run("move-data", json_output, debug, body)
