@@ -313,6 +313,10 @@ class Loki(_Strict):
     chart: ChartSource = Field(default_factory=ChartSource)
     size: Quantity = Field(default="200Gi", description="PersistentVolume size")
     retention: Duration = Field(default="7d", description="how long logs are kept")
+    replicas: int = Field(default=3, ge=1, le=9, description="profile scalable: Loki pods sharing the bucket and "
+                                                             "a ring (replication factor 3 from 3 replicas)")
+    nodes: list[DnsName] = Field(default_factory=list, description="profile scalable: nodes Loki may run on "
+                                                                   "(default: any)")
 
     @field_validator("retention")
     @classmethod
@@ -326,6 +330,8 @@ class Tempo(_Strict):
     chart: ChartSource = Field(default_factory=ChartSource)
     size: Quantity = Field(default="50Gi", description="PersistentVolume size")
     retention: Duration = Field(default="168h", description="how long traces are kept")
+    nodes: list[DnsName] = Field(default_factory=list, description="profile scalable: nodes Tempo may run on "
+                                                                    "(default: any)")
 
 
 class Alloy(_Strict):
@@ -459,6 +465,72 @@ def _default_nodes() -> list[Node]:
     ]
 
 
+#: Keys that would hold a credential: refused in the file, with the way to give it instead.
+_CREDENTIAL_KEYS = re.compile(r"(secret|password|access_?key|token|credential)(?!s_secret)", re.IGNORECASE)
+
+
+class Buckets(_Strict):
+    loki_chunks: str = Field(default="loki-chunks", description="Loki's chunks and index")
+    loki_ruler: str = Field(default="loki-ruler", description="Loki's rules")
+    tempo: str = Field(default="tempo-traces", description="Tempo's blocks")
+
+    @field_validator("loki_chunks", "loki_ruler", "tempo")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        # S3's general purpose bucket naming rules: 3-63 characters, lowercase letters, digits, dots, hyphens,
+        # beginning and ending with a letter or digit.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", v) or ".." in v:
+            raise ValueError(f"expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens), got {v!r}")
+        return v
+
+
+class ObjectStorage(_Strict):
+    """profile: scalable: where Loki's chunks and index and Tempo's blocks live."""
+
+    store: Literal["in-cluster", "external"] = Field(
+        default="in-cluster", description="in-cluster: an S3-compatible store o11yctl installs on the nodes below; "
+                                          "external: an S3 endpoint you run")
+    endpoint: str | None = Field(default=None, description="external: the S3 endpoint URL, e.g. https://s3.lan:9000")
+    region: str = Field(default="us-east-1", description="the S3 region (SigV4 signs with it)")
+    path_style: bool = Field(default=True, description="path-style bucket URLs (most self-hosted stores)")
+    ca_file: LocalPath | None = Field(default=None, description="external: a CA (PEM) for the endpoint's certificate")
+    buckets: Buckets = Field(default_factory=Buckets)
+    credentials_secret: DnsName = Field(
+        default="o11yctl-object-storage",
+        description="the Secret (in the stack's namespace) with access_key_id and secret_access_key; created by "
+                    "install when missing (in-cluster: generated; external: from $O11YCTL_S3_ACCESS_KEY_ID and "
+                    "$O11YCTL_S3_SECRET_ACCESS_KEY)")
+    nodes: list[DnsName] = Field(default_factory=list, description="in-cluster: the nodes whose disks hold the "
+                                                                   "store's data (default: every node)")
+    root: RemotePath = Field(default="/mnt/k8s-storage/object-store",
+                             description="in-cluster: the directory on each of those nodes")
+    size: Quantity = Field(default="100Gi", description="in-cluster: the store's volume on each node")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if isinstance(key, str) and key != "credentials_secret" and _CREDENTIAL_KEYS.search(key):
+                    raise _KeyedError(
+                        ("object_storage", key),
+                        "credentials are never read from the config file: put them in the Secret named by "
+                        "object_storage.credentials_secret (keys access_key_id, secret_access_key), or give them "
+                        "to install with $O11YCTL_S3_ACCESS_KEY_ID and $O11YCTL_S3_SECRET_ACCESS_KEY")
+        return data
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?", v):
+            raise ValueError(f"expected an endpoint URL like https://s3.lan:9000 (scheme, host, port), got {v!r}")
+        return None if v is None else v.rstrip("/")
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.store == "in-cluster"
+
+
 class NetworkPolicy(_Strict):
     """Opt-in NetworkPolicies around Loki and Tempo."""
 
@@ -481,6 +553,10 @@ class Config(_Strict):
     images: Images = Field(default_factory=Images)
     vxlan: Vxlan = Field(default_factory=Vxlan)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    profile: Literal["single-node", "scalable"] = Field(
+        default="single-node", description="single-node: the runbook's shape (data on one node's disk); scalable: "
+                                           "Loki and Tempo on object storage, Loki replicated")
+    object_storage: ObjectStorage = Field(default_factory=ObjectStorage)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -503,6 +579,8 @@ class Config(_Strict):
                 ("components", "grafana", "node"),
                 f"{self.components.grafana.node!r} is not one of nodes[].name ({', '.join(names)})",
             )
+        if self.profile == "scalable":
+            self._check_scalable(names)
         if self.network_policy.enabled:
             for i, n in enumerate(self.nodes):
                 if n.role == "server" and n.pod_cidr is None:
@@ -511,6 +589,30 @@ class Config(_Strict):
                         f"required on a server node when network_policy.enabled (the API server reaches Loki "
                         f"and Tempo from it): kubectl get node {n.name} -o jsonpath='{{.spec.podCIDR}}'")
         return self
+
+    def _check_scalable(self, names: list[str]) -> None:
+        if self.charts.set != "current":
+            raise _KeyedError(("profile",), f"scalable runs on the maintained charts: set charts.set: current "
+                                            f"(it is {self.charts.set!r}; `o11yctl upgrade --to current` moves an "
+                                            "installed stack)")
+        store = self.object_storage
+        if store.store == "external" and store.endpoint is None:
+            raise _KeyedError(("object_storage", "endpoint"), "required with object_storage.store: external")
+        if store.store == "in-cluster" and store.endpoint is not None:
+            raise _KeyedError(("object_storage", "endpoint"), "only for store: external (the in-cluster store's "
+                                                              "endpoint is its Service)")
+        placements = ((("object_storage", "nodes"), store.nodes),
+                      (("components", "loki", "nodes"), self.components.loki.nodes),
+                      (("components", "tempo", "nodes"), self.components.tempo.nodes))
+        for key, listed in placements:
+            unknown = [n for n in listed if n not in names]
+            if unknown:
+                raise _KeyedError(key, f"{unknown[0]!r} is not one of nodes[].name ({', '.join(names)})")
+        room = len(self.components.loki.nodes or names)
+        if self.components.loki.replicas > room:
+            raise _KeyedError(("components", "loki", "replicas"),
+                              f"{self.components.loki.replicas} replicas, one per node, need as many nodes; "
+                              f"{room} may take Loki (components.loki.nodes, else nodes)")
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

@@ -63,10 +63,13 @@ components:                  # per component: chart overrides, volume size, rete
 {loki_chart}
     size: 200Gi              # PersistentVolume size (see the README: a local volume's room is its disk's)
     retention: 7d            # whole days (Loki's index period is 24h)
+    # replicas: 3            # profile scalable: Loki pods sharing the bucket (replication factor 3 from 3)
+    # nodes: []              # profile scalable: the nodes Loki may run on (default: any)
   tempo:                     # traces
 {tempo_chart}
     size: 50Gi               # PersistentVolume size
     retention: 168h          # how long traces are kept
+    # nodes: []              # profile scalable: the nodes Tempo may run on (default: any)
   alloy:                     # the log shipper, a DaemonSet on every node
 {alloy_chart}
   grafana:                   # the UI, with Loki and Tempo as datasources
@@ -97,6 +100,23 @@ vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay betw
   persist_dir: /etc/o11yctl  # the boot script re-adding only o11yctl's rules goes here
   systemd_unit_dir: /etc/systemd/system   # ...and the unit that runs it at boot (when systemd runs)
   boot: auto                 # auto: a systemd unit where systemd runs; systemd; none: only save the script
+
+profile: single-node         # single-node: the runbook's shape; scalable: Loki and Tempo on object storage
+
+object_storage:              # profile scalable only (needs charts.set: current; README: Outgrowing one node)
+  store: in-cluster          # in-cluster: an S3 store o11yctl installs on the nodes below; external: yours
+  # endpoint: https://s3.lan:9000   # store external: your S3 endpoint
+  region: us-east-1          # the region S3 requests are signed for
+  path_style: true           # path-style bucket URLs, as most self-hosted stores want
+  # ca_file: ~/s3-ca.pem     # store external: a CA for the endpoint's certificate
+  buckets:                   # one per kind of data
+    loki_chunks: loki-chunks # Loki's chunks and index
+    loki_ruler: loki-ruler   # Loki's rules
+    tempo: tempo-traces      # Tempo's blocks
+  credentials_secret: o11yctl-object-storage   # Secret with access_key_id/secret_access_key (never this file)
+  nodes: []                  # in-cluster: the nodes whose disks hold the store's data (default: every node)
+  root: /mnt/k8s-storage/object-store   # in-cluster: the directory on each of those nodes
+  size: 100Gi                # in-cluster: the store's volume on each node
 
 network_policy:              # opt in: NetworkPolicies around Loki and Tempo (README: Security)
   enabled: false             # only Alloy, Grafana, the API server and allow_namespaces reach their ports

@@ -1969,7 +1969,12 @@ class FakeKube(_AppsV1):
         if rtype.namespaced != bool(namespace) and not (rtype.namespaced and name is None and method == "GET"):
             raise self._unexpected(method, path, why="scope")
         if plural == "services" and sub and sub[0] == "proxy" and name:
-            return self._proxy(method, namespace, name, "/" + "/".join(sub[1:]), query, body)
+            # The proxy keeps a trailing slash (net.JoinPreservingTrailingSlash in the registry's proxy
+            # location; apimachinery util/net), which backends such as a directory listing care about.
+            rest_path = "/" + "/".join(sub[1:])
+            if path.endswith("/") and rest_path != "/":
+                rest_path += "/"
+            return self._proxy(method, namespace, name, rest_path, query, body)
         if rtype.kind == "Pod" and not group and name and sub == ["log"] and method == "GET":
             return self._pod_log(namespace, name, query, path)
         if rtype.kind == "Pod" and not group and name and sub in (["exec"], ["attach"], ["portforward"]) \

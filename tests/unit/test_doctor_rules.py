@@ -493,3 +493,42 @@ def test_a_loki_pod_without_the_claim_does_not_hide_a_cross_node_timeout() -> No
     facts = replace(_alloy_failing(), pods=(*healthy().pods, canary))
     assert needs_network_diagnosis(facts)
     assert "Loki runs on node-2" in _only(judge(facts), "alloy.push-timeout").evidence
+
+
+# --- profile scalable: the object store and the ring ---------------------------------------------------------
+
+SCALABLE = ("profile: scalable\ncharts:\n  set: current\ncomponents:\n  loki:\n    replicas: 2\n"
+            "object_storage:\n  store: external\n  endpoint: https://s3.lan:9000\n")
+
+
+@pytest.mark.parametrize(("line", "fid", "cause"), [
+    ('level=error msg="failed to flush chunks" err="store put chunk: NoSuchBucket: The specified bucket does not '
+     'exist"', "object.bucket-missing", "a bucket loki writes to does not exist at s3.lan:9000"),
+    ('level=error msg="failed to flush" err="InvalidAccessKeyId: The AWS access key Id you provided does not exist '
+     'in our records."', "object.credentials-refused", "the object store at s3.lan:9000 refuses loki's keys"),
+    ('level=error msg="flush" err="Put \\"https://s3.lan:9000/loki-chunks/x\\": dial tcp 198.18.9.9:9000: connect: '
+     'connection refused"', "object.unreachable", "loki cannot reach the object store at s3.lan:9000"),
+    ('level=error msg="flush" err="Put \\"https://s3.lan:9000/loki-chunks/x\\": dial tcp: lookup s3.lan on '
+     '10.43.0.10:53: no such host"', "object.unreachable", "loki cannot reach the object store at s3.lan:9000"),
+    ('level=warn msg="error contacting distributor" err="empty ring"', "ring.not-formed", None),
+    ('level=error msg="push" err="at least 2 live replicas required, could only find 1 - unhealthy instances: '
+     'x; too many unhealthy instances in the ring"', "ring.not-formed", None),
+])
+def test_object_storage_and_ring_errors_in_the_log_are_named(line: str, fid: str, cause: str | None) -> None:
+    from o11yctl.config import parse_config
+    from o11yctl.doctor.rules import judge_object_storage
+
+    facts = healthy(expected=expectations(parse_config(SCALABLE)), logs={("loki-0", "loki", False): line + "\n"})
+    findings = judge_object_storage(facts)
+    (finding,) = findings
+    assert finding.id == fid and finding.component == "loki"
+    assert finding.evidence[0].startswith("log of loki-0/loki: ")
+    if cause:
+        assert finding.cause == cause
+
+
+def test_object_storage_rules_stay_quiet_on_the_single_node_profile() -> None:
+    from o11yctl.doctor.rules import judge_object_storage
+
+    facts = healthy(logs={("loki-0", "loki", False): "err=NoSuchBucket\n"})
+    assert judge_object_storage(facts) == []

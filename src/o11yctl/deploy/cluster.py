@@ -129,6 +129,8 @@ class Deployer:
     live: dict[Any, dict[str, Any] | None] = field(default_factory=dict)
     _values_dir: Path | None = None
     _values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Where the external object store's keys are read from (``secret_step``).
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     #: Steps run on several threads at once (deploy.walk): the caches above change under this lock.
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -252,6 +254,12 @@ class Deployer:
                     said = (*d.changes, *((note,) if note else ()))
                     changes.append(Change(step.id, step.component, str(ref), d.outcome, said, True,
                                           d.adopted and d.outcome == "changed"))
+            elif step.action == "secret":
+                store = self.plan.config.object_storage
+                ns = self.plan.config.cluster.namespace
+                present = self.kube.get("v1", "Secret", store.credentials_secret, ns) is not None
+                changes.append(Change(step.id, step.component, f"Secret {ns}/{store.credentials_secret}",
+                                      "unchanged" if present else "created", ("values never shown",), present))
             elif step.action == "helm-upgrade" and step.helm is not None:
                 state = self.release_state(step.helm)
                 lines = state.lines()
@@ -416,6 +424,30 @@ class Deployer:
             answered.append(f"{check.service} {check.path}")
         detail = f"{pods} pod(s) of release {release} Running and Ready"
         return detail + (f"; {', '.join(answered)} answered" if answered else "")
+
+    def secret_step(self, step: Step) -> StepResult:
+        """The object store's credentials Secret: kept when it holds the keys, else created; values never said."""
+        from o11yctl.deploy.credentials import credentials_secret, required_keys
+
+        cfg = self.plan.config
+        store = cfg.object_storage
+        ns = cfg.cluster.namespace
+        live = self.kube.get("v1", "Secret", store.credentials_secret, ns)
+        wanted = required_keys(cfg)
+        if live is not None:
+            missing = [k for k in wanted if k not in (live.get("data") or {})]
+            if missing:
+                raise KubeError(
+                    f"Secret {ns}/{store.credentials_secret} has no {', '.join(missing)}",
+                    hint=f"add the key(s) (kubectl edit secret -n {ns} {store.credentials_secret}), or point "
+                         "object_storage.credentials_secret at a Secret that has access_key_id and "
+                         "secret_access_key")
+            return StepResult(step.id, step.component, "unchanged",
+                              f"Secret {ns}/{store.credentials_secret} holds {', '.join(wanted)} (values not shown)")
+        manifest, origin = credentials_secret(cfg, self.env)
+        self.kube.create(manifest)
+        return StepResult(step.id, step.component, "created",
+                          f"created Secret {ns}/{store.credentials_secret} from {origin} (values not shown)")
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -134,7 +134,7 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
                     "and that was not confirmed",
                     hint="see them with `o11yctl install --diff`; re-run with --yes to go ahead")
         handlers.update({"apply": deployer.apply_step, "helm-upgrade": deployer.helm_step,
-                         "wait": deployer.wait_step})
+                         "wait": deployer.wait_step, "secret": deployer.secret_step})
         before = _label_nodes(kube, facts.node_fixes) if options.label_nodes and facts.node_fixes else []
         try:
             report = apply_plan(plan, handlers, callbacks=callbacks)

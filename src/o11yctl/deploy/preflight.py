@@ -273,6 +273,9 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
                 problems += _gather_gateway(plan, kube, desired_namespace_labels, facts.objects)
             if any(s.id == "policy" for s in plan.steps):
                 problems += judge_pod_cidrs(cfg, nodes)
+            if any(s.action == "secret" for s in plan.steps):
+                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube))
+                problems += _gather_object_storage(cfg, kube)
         helm_steps = [s for s in plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None
@@ -290,6 +293,95 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
         raise PreflightError(f"preflight: {exc.message}; nothing was changed", hint=exc.hint) from exc
     raise_problems(problems)
     return facts
+
+
+def migration_plan(cfg: Config) -> list[str]:
+    """How a single-node install moves to profile scalable, step by step (what upstream documents)."""
+    return [
+        "1. keep the single-node install and add object storage to it: a new Loki schema period with "
+        "object_store s3 from a future UTC date (Loki reads each period from its own store, so old logs stay "
+        "readable from the volume), the S3 keys in the pod; Tempo switched to the bucket (its existing traces "
+        "stay on the volume and are no longer shown: accept the gap up to the retention, or copy the blocks "
+        "with tempo-cli)",
+        f"2. wait one retention period ({cfg.components.loki.retention}), until no log is read from the volume",
+        "3. install profile scalable: Loki's StatefulSet changes its claims (an immutable field), so it is "
+        "deleted with --cascade=orphan first, then re-created with replicas and their own WAL claims",
+        "the old volumes and directories are kept throughout; delete them yourself once satisfied",
+    ]
+
+
+def judge_single_node_data(cfg: Config, claims: Sequence[str]) -> list[Problem]:
+    """Profile scalable over a single-node install: never in place without being asked."""
+    if not claims:
+        return []
+    ns = cfg.cluster.namespace
+    return [Problem(
+        f"namespace {ns} holds a single-node install (claims {', '.join(claims)} with its data on "
+        f"{cfg.storage.node}); profile scalable would leave that data behind, so it is not installed over it. "
+        "The migration: " + " ".join(migration_plan(cfg)),
+        "keep profile single-node, or uninstall it (data kept) and install scalable in another namespace "
+        "(cluster.namespace), or follow the migration above; README: Outgrowing one node")]
+
+
+def _single_node_claims(cfg: Config, kube: Any) -> list[str]:
+    from o11yctl.stack.components import stack_for
+
+    ns = cfg.cluster.namespace
+    return [c.volume.pvc for c in stack_for("single-node").data if c.volume is not None
+            and kube.get("v1", "PersistentVolumeClaim", c.volume.pvc, ns) is not None]
+
+
+def judge_buckets(answers: Sequence[Any], endpoint: str) -> list[Problem]:
+    """An external store's buckets answer to the keys: each S3 error code says what to fix."""
+    problems = []
+    for a in answers:
+        if a.ok:
+            continue
+        if a.status is None:
+            problems.append(Problem(f"the object store at {endpoint} does not answer ({a.error})",
+                                    "check object_storage.endpoint and that this machine can reach it"))
+        elif a.code == "NoSuchBucket":
+            problems.append(Problem(f"bucket {a.bucket} does not exist at {endpoint}",
+                                    "create it on the store (o11yctl creates buckets only on its in-cluster store), "
+                                    "or name an existing one in object_storage.buckets"))
+        elif a.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            problems.append(Problem(f"{endpoint} refused the keys for bucket {a.bucket}: {a.code}: {a.message}",
+                                    "check the access key id and secret key (the Secret named by "
+                                    "object_storage.credentials_secret, or $O11YCTL_S3_ACCESS_KEY_ID/"
+                                    "$O11YCTL_S3_SECRET_ACCESS_KEY)"))
+        else:
+            problems.append(Problem(f"{endpoint} answered HTTP {a.status} for bucket {a.bucket}: "
+                                    f"{a.code or 'no error code'}: {a.message}".rstrip(": "),
+                                    "the keys need to list and write the bucket (a store policy?)"))
+    return problems
+
+
+def _gather_object_storage(cfg: Config, kube: Any) -> list[Problem]:
+    """Profile scalable: the credentials can be had, and an external store's buckets answer to them."""
+    import os
+
+    from o11yctl.deploy.credentials import ENV_ACCESS_KEY, ENV_SECRET_KEY, missing_source, read_keys
+
+    store = cfg.object_storage
+    secret = kube.get("v1", "Secret", store.credentials_secret, cfg.cluster.namespace)
+    if secret is None:
+        problem = missing_source(cfg, os.environ)
+        if problem is not None:
+            return [Problem(problem, f"export {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} for this run (they go into the "
+                                     "Secret and nowhere else), or create the Secret yourself")]
+    if store.in_cluster or store.endpoint is None:
+        return []
+    keys = read_keys(secret) if secret is not None else (os.environ[ENV_ACCESS_KEY], os.environ[ENV_SECRET_KEY])
+    if keys is None:
+        return [Problem(f"Secret {cfg.cluster.namespace}/{store.credentials_secret} has no access_key_id and "
+                        "secret_access_key", "add them, or name another Secret in object_storage.credentials_secret")]
+    from o11yctl.executors.s3 import probe_bucket
+    from o11yctl.secrets import Secret
+
+    answers = [probe_bucket(store.endpoint, bucket, access_key=Secret(keys[0]), secret_key=Secret(keys[1]),
+                            region=store.region, verify_tls=store.ca_file or True)
+               for bucket in dict.fromkeys(store.buckets.model_dump().values())]
+    return judge_buckets(answers, store.endpoint)
 
 
 def _gather_gateway(plan: Plan, kube: Any, desired_labels: Mapping[str, str],

@@ -299,6 +299,9 @@ class Expected:
     node_addresses: Mapping[str, str] = field(default_factory=dict)  # nodes[].name -> nodes[].address
     servers: tuple[str, ...] = ()  # the nodes whose role is server (where the API server runs)
     services: Mapping[str, str] = field(default_factory=dict)  # component -> "svc/<name>:<port>"
+    #: Profile scalable: the components keeping data in the object store, and where it is.
+    object_storage: tuple[str, ...] = ()
+    object_store: str = ""  # the endpoint (host:port), or the in-cluster store's Service
 
     def volume_for(self, component: str) -> VolumeSpec | None:
         return next((v for v in self.volumes if v.component == component), None)
@@ -368,7 +371,17 @@ def expectations(cfg: Config) -> Expected:
         node_addresses={n.name: n.address for n in cfg.nodes},
         servers=tuple(n.name for n in cfg.nodes if n.role == "server"),
         services={c.name: f"svc/{c.endpoint.service}:{c.endpoint.port}" for c in stack_of(cfg) if c.endpoint},
+        object_storage=tuple(c.name for c in stack_of(cfg) if c.object_storage),
+        object_store=_object_store(cfg),
     )
+
+
+def _object_store(cfg: Config) -> str:
+    if cfg.profile != "scalable":
+        return ""
+    from o11yctl.stack.context import build_context
+
+    return str(build_context(cfg)["object_storage"]["endpoint"])
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -537,7 +550,7 @@ def gather_cluster(kube: KubeReader, cfg: Config, *, tail_lines: int = LOG_TAIL_
     asked: set[str] = set()  # the nodes whose kubelet a log read went through
     for pod in pods:
         for container in pod.containers:
-            if not _log_matters(pod, container):
+            if not _log_matters(pod, container, expected.object_storage):
                 continue
             for previous in (False, True) if container.restarts else (False,):
                 got = fetch_log(kube, ns, pod, container.name, previous=previous, tail_lines=tail_lines)
@@ -558,11 +571,13 @@ def gather_cluster(kube: KubeReader, cfg: Config, *, tail_lines: int = LOG_TAIL_
                  logs=logs, log_failures=tuple(failures))
 
 
-def _log_matters(pod: PodFacts, container: ContainerFacts) -> bool:
-    """Whether a rule reads this container's log: Alloy's always, others' when they restart or are not ready."""
+def _log_matters(pod: PodFacts, container: ContainerFacts, on_object_storage: Sequence[str] = ()) -> bool:
+    """Whether a rule reads this container's log: Alloy's and (profile scalable) the object store's users'
+    always (a bucket's errors do not make them unready), others' when they restart or are not ready."""
     if container.state == "waiting" and container.restarts == 0:
         return False  # never started: nothing to read
-    return pod.component == "alloy" or container.restarts > 0 or (pod.phase == "Running" and not container.ready)
+    return (pod.component == "alloy" or pod.component in on_object_storage or container.restarts > 0
+            or (pod.phase == "Running" and not container.ready))
 
 
 def fetch_log(kube: KubeReader, namespace: str, pod: PodFacts, container: str, *, previous: bool = False,

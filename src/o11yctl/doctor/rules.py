@@ -56,6 +56,13 @@ _CONFIG = re.compile(
 _PUSH_TIMEOUT = re.compile(r"context deadline exceeded|i/o timeout", re.IGNORECASE)
 _ERROR_LINE = re.compile(r"level=(?:error|fatal|warn)|\berror\b|\bfatal\b|panic", re.IGNORECASE)
 _INSUFFICIENT = re.compile(r"Insufficient (cpu|memory)", re.IGNORECASE)
+# Profile scalable. S3's error codes (the S3 API Reference's list of error codes, kept in tests/data/s3/
+# errors.json) appear in Loki's and Tempo's log lines whatever SDK builds them; the ring errors are
+# dskit's (ErrEmptyRing, ErrTooManyUnhealthyInstances: grafana/loki v3.7.6
+# vendor/github.com/grafana/dskit/ring/ring.go:180,188).
+_S3_NO_BUCKET = re.compile(r"\bNoSuchBucket\b")
+_S3_KEYS = re.compile(r"\b(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied)\b")
+_RING = re.compile(r"empty ring|too many unhealthy instances in the ring")
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 _NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 #: Waiting reasons that are a normal part of starting (or judged by another rule).
@@ -153,6 +160,7 @@ def judge(facts: Facts) -> list[Finding]:
     for pod in facts.pods:
         findings += judge_not_ready(facts, pod)
     findings += judge_alloy(facts)
+    findings += judge_object_storage(facts)
     findings += judge_kubelet(facts)
     findings += judge_services(facts)
     if not facts.pods and not findings:
@@ -662,6 +670,61 @@ def judge_not_ready(facts: Facts, pod: PodFacts) -> list[Finding]:
             "wait a minute and run `o11yctl doctor` again; if it stays, follow the log: `kubectl logs -n "
             f"{facts.expected.namespace} {pod.name} -c {c.name} -f`",
         ))
+    return out
+
+
+# --- profile scalable: the object store and the ring -------------------------------------------------
+
+
+def judge_object_storage(facts: Facts) -> list[Finding]:
+    """Loki's or Tempo's log names a missing bucket, refused keys, an unreachable store, or a ring not formed."""
+    store = facts.expected.object_store
+    ns = facts.expected.namespace
+    if not facts.expected.object_storage:
+        return []
+    host = store.rsplit(":", 1)[0]
+    # the request's URL names the store; the dial after it says why it failed
+    unreachable = re.compile(rf"{re.escape(host)}.*(dial tcp|no such host|i/o timeout|connection refused)")
+    out: list[Finding] = []
+    for pod in facts.pods:
+        if pod.component not in facts.expected.object_storage:
+            continue
+        for c in pod.containers:
+            lines = _logs(facts, pod, c)
+            seen = f"log of {pod.name}/{c.name}"
+            line = _first(lines, _S3_NO_BUCKET)
+            if line is not None:
+                out.append(Finding(
+                    "object.bucket-missing", pod.component, pod.subject, "Data not written to the object store",
+                    f"a bucket {pod.component} writes to does not exist at {store}", (f"{seen}: {_clip(line)}",),
+                    "create it on the store (the in-cluster store makes its buckets on install: `o11yctl install "
+                    "--only store`), or fix object_storage.buckets"))
+                continue
+            line = _first(lines, _S3_KEYS)
+            if line is not None:
+                out.append(Finding(
+                    "object.credentials-refused", pod.component, pod.subject, "Data not written to the object store",
+                    f"the object store at {store} refuses {pod.component}'s keys", (f"{seen}: {_clip(line)}",),
+                    "fix the keys in the credentials Secret (object_storage.credentials_secret), then restart: "
+                    f"kubectl rollout restart statefulset -n {ns} {pod.component}"))
+                continue
+            line = _first(lines, unreachable)
+            if line is not None:
+                out.append(Finding(
+                    "object.unreachable", pod.component, pod.subject, "Data not written to the object store",
+                    f"{pod.component} cannot reach the object store at {store}", (f"{seen}: {_clip(line)}",),
+                    "check the store's pods (`o11yctl verify --only store`) or object_storage.endpoint, and the "
+                    "network between the nodes (`o11yctl fix-vxlan --check`)"))
+                continue
+            line = _first(lines, _RING)
+            if line is not None:
+                out.append(Finding(
+                    "ring.not-formed", pod.component, pod.subject, "Pushes or queries refused",
+                    f"{pod.component}'s replicas have not formed their ring (memberlist): too few are up and "
+                    "joined", (f"{seen}: {_clip(line)}",),
+                    f"wait for every replica to be Ready (`kubectl get pods -n {ns} -l "
+                    f"app.kubernetes.io/instance={pod.component}`); if one stays down, `o11yctl doctor` names why; "
+                    "a network between the nodes that drops traffic keeps them apart (`o11yctl fix-vxlan --check`)"))
     return out
 
 

@@ -14,8 +14,11 @@ GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
 #: Where the Loki, Tempo and Grafana charts are maintained since January 2026 (also
 #: ``oci://ghcr.io/grafana-community/helm-charts/<chart>``).
 COMMUNITY_REPOSITORY = "https://grafana-community.github.io/helm-charts"
+#: SeaweedFS's own chart repository (the in-cluster object store of profile scalable).
+SEAWEEDFS_REPOSITORY = "https://seaweedfs.github.io/seaweedfs/helm"
 #: A short name for a repository, as the values files' headers and `status` show it.
-REPOSITORY_NAMES = {GRAFANA_REPOSITORY: "grafana", COMMUNITY_REPOSITORY: "grafana-community"}
+REPOSITORY_NAMES = {GRAFANA_REPOSITORY: "grafana", COMMUNITY_REPOSITORY: "grafana-community",
+                    SEAWEEDFS_REPOSITORY: "seaweedfs"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ CURRENT = ChartSet(
         "alloy": ChartPin("alloy", "1.11.1", "v1.18.1", GRAFANA_REPOSITORY),
         "tempo": ChartPin("tempo", "2.2.4", "2.10.8", COMMUNITY_REPOSITORY),
         "grafana": ChartPin("grafana", "12.11.1", "13.2.0", COMMUNITY_REPOSITORY),
+        # profile scalable's object store; 4.44.0 is the first chart whose S3 identities can all come from
+        # an existing Secret (tag 4.44, commit 3563738699f29fd1c9efde6fcbf4ba253439cac8).
+        "store": ChartPin("seaweedfs", "4.44.0", "4.44", SEAWEEDFS_REPOSITORY),
     },
     templates="current",
 )

@@ -14,13 +14,14 @@ live in :mod:`o11yctl.stack.catalog`. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 #: Where a component's pods run: on the storage node (its data is there), on the node the
-#: config names for Grafana, on every node (a DaemonSet), or nowhere (only manifests).
-Placement = Literal["storage", "grafana", "every-node", "none"]
+#: config names for Grafana, on every node (a DaemonSet), spread over the nodes its config
+#: section names (one per node), on the object store's nodes, or nowhere (only manifests).
+Placement = Literal["storage", "grafana", "every-node", "spread", "store-nodes", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Endpoint:
     service: str
     port: int
     ready_path: str | None = "/ready"
-    #: Ports where clients send data besides ``port`` (Tempo\'s OTLP receivers).
+    #: Ports where clients send data besides ``port`` (Tempo's OTLP receivers).
     ingest_ports: tuple[int, ...] = ()
 
 
@@ -63,8 +64,13 @@ class Component:
         placement: where its pods run.
         pod_label: the ``app.kubernetes.io/name`` its chart gives its pods.
         checks: the module of :mod:`o11yctl.verify` with its own end-to-end checks (None: the generic ones).
-        template: the template of its manifest (default: the manifest's name plus ``.j2`` under templates/;
-            an absolute path for a template kept elsewhere).
+        template: the template of its manifest or values file (default: the file's name plus ``.j2`` under
+            templates/, or the chart set's directory for values; an absolute path for a template kept elsewhere).
+        when: a dotted config key that must be true for the component to be part of the stack.
+        object_storage: it keeps its data in the object store's buckets.
+        node_dirs: directories under ``object_storage.root`` it needs on each of its nodes, made over SSH.
+        node_owner: the uid and gid its pods run as, the owner of ``node_dirs``.
+        credentials: it is the object store's credentials Secret (made by install, never rendered).
     """
 
     name: str
@@ -79,6 +85,11 @@ class Component:
     pod_label: str = ""
     checks: str | None = None
     template: str | None = None
+    when: str | None = None
+    object_storage: bool = False
+    node_dirs: tuple[str, ...] = ()
+    node_owner: tuple[int, int] | None = None
+    credentials: bool = False
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -104,13 +115,36 @@ GRAFANA = Component("grafana", "Grafana", release="grafana", values="04-grafana-
                     endpoint=Endpoint("grafana", 80, ready_path=None), placement="grafana", pod_label="grafana",
                     checks="grafana")
 ROUTE = Component("route", "the HTTPRoute", manifest="05-grafana-httproute.yaml", after=("grafana",))
-POLICY = Component("policy", "the NetworkPolicies", manifest="08-network-policies.yaml")
+POLICY = Component("policy", "the NetworkPolicies", manifest="08-network-policies.yaml",
+                   when="network_policy.enabled")
+
+# --- profile scalable: Loki and Tempo on object storage ---------------------------------------------------------
+CREDENTIALS = Component("credentials", "the object storage credentials", credentials=True)
+#: SeaweedFS: masters, filers (each serving S3) and one volume server per node; data on the nodes' disks.
+STORE = Component(
+    "store", "the object store", release="seaweedfs", values="09-object-store-values.yaml",
+    endpoint=Endpoint("seaweedfs-s3", 8333, ready_path=None), after=("credentials",), placement="store-nodes",
+    pod_label="seaweedfs", checks="store", template="scalable/09-object-store-values.yaml.j2",
+    when="object_storage.in_cluster", node_dirs=("object_store", "filer_store", "seaweed-master"),
+    node_owner=(1000, 1000),
+)
+LOKI_S3 = Component(
+    "loki", "Loki", release="loki", values="02-loki-values.yaml", endpoint=Endpoint("loki", 3100),
+    after=("credentials", "store"), placement="spread", pod_label="loki", checks="loki",
+    template="scalable/02-loki-values.yaml.j2", object_storage=True,
+)
+TEMPO_S3 = Component(
+    "tempo", "Tempo", release="tempo", values="07-tempo-values.yaml",
+    endpoint=Endpoint("tempo", 3200, ingest_ports=(4317, 4318)), after=("credentials", "store"),
+    placement="spread", pod_label="tempo", checks="tempo", template="scalable/07-tempo-values.yaml.j2",
+    object_storage=True,
+)
 
 #: The runbook's stack, in the runbook's order (the plan follows it).
-SINGLE_NODE: tuple[Component, ...] = (NAMESPACE, LOKI, ALLOY, TEMPO, GRAFANA, ROUTE)
-PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE}
-#: Components a config switch adds to any profile: the switch's dotted key -> its components.
-OPTIONAL: dict[str, tuple[Component, ...]] = {"network_policy.enabled": (POLICY,)}
+SINGLE_NODE: tuple[Component, ...] = (NAMESPACE, LOKI, ALLOY, TEMPO, GRAFANA, ROUTE, POLICY)
+#: Loki and Tempo on object storage; the store in the cluster unless the config names one.
+SCALABLE: tuple[Component, ...] = (NAMESPACE, CREDENTIALS, STORE, LOKI_S3, ALLOY, TEMPO_S3, GRAFANA, ROUTE, POLICY)
+PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE, "scalable": SCALABLE}
 DEFAULT_PROFILE = "single-node"
 
 
@@ -151,13 +185,15 @@ class Stack:
     def selectable(self) -> tuple[str, ...]:
         """The names ``install``/``uninstall`` take in ``--only``/``--skip``, in plan order.
 
-        Data components' directories and volumes are selected as ``storage`` and ``volumes``
-        (named where the first data component comes); every other component by its name.
+        Directories made over SSH and local volumes are selected as ``storage`` and ``volumes``
+        (named where the first component with them comes); every other component by its name.
         """
         out: list[str] = []
         for c in self.components:
-            if c.volume and "storage" not in out:
-                out += ["storage", "volumes"]
+            if (c.volume or c.node_dirs) and "storage" not in out:
+                out.append("storage")
+            if c.volume and "volumes" not in out:
+                out.append("volumes")
             out.append(c.name)
         return tuple(out)
 
@@ -170,6 +206,11 @@ class Stack:
         return tuple(c for c in self.components if c.placement == "storage")
 
 
-def stack_for(profile: str = DEFAULT_PROFILE, extra: Sequence[Component] = ()) -> Stack:
-    """The stack of a profile (``extra`` components appended, for tests of the layout)."""
-    return Stack((*PROFILES[profile], *extra))
+def stack_for(profile: str = DEFAULT_PROFILE, extra: Sequence[Component] = (),
+              enabled: Callable[[str], bool] = lambda key: False) -> Stack:
+    """The stack of a profile: its components whose ``when`` switch is ``enabled`` (``extra`` appended,
+    for tests of the layout); an ``after`` naming a component left out is dropped."""
+    chosen = [c for c in (*PROFILES[profile], *extra) if c.when is None or enabled(c.when)]
+    names = {c.name for c in chosen}
+    return Stack(tuple(c if all(a in names for a in c.after) else
+                       replace(c, after=tuple(a for a in c.after if a in names)) for c in chosen))

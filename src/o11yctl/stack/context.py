@@ -15,7 +15,7 @@ from typing import Any
 from o11yctl.config import Config, go_duration, parse_duration
 from o11yctl.stack.catalog import chart_set, repository_name
 from o11yctl.stack.charts import resolve
-from o11yctl.stack.components import OPTIONAL, Component, Stack, stack_for
+from o11yctl.stack.components import Component, Stack, stack_for
 
 #: The template every data component's volume file is rendered from.
 VOLUME_TEMPLATE = "volume.yaml.j2"
@@ -24,15 +24,14 @@ DATASOURCE_UIDS = {"loki_uid": "loki", "tempo_uid": "tempo"}
 
 
 def stack_of(cfg: Config) -> Stack:
-    """The components ``cfg`` deploys: its profile's, and those its switches add (``OPTIONAL``)."""
-    extra: list[Component] = []
-    for switch, components in OPTIONAL.items():
+    """The components ``cfg`` deploys: its profile's, those whose ``when`` switch the config turns on."""
+    def enabled(key: str) -> bool:
         value: Any = cfg
-        for part in switch.split("."):
+        for part in key.split("."):
             value = getattr(value, part)
-        if value:
-            extra += components
-    return stack_for(extra=extra)
+        return bool(value)
+
+    return stack_for(cfg.profile, enabled=enabled)
 
 
 def data_dir(cfg: Config, component: str | Component) -> str:
@@ -116,9 +115,83 @@ def build_context(cfg: Config) -> dict[str, Any]:
             "hostnames": list(cfg.route.hostnames),
             "path": route_path,
         }
+    if cfg.profile == "scalable":
+        ctx.update(scalable_context(cfg, stack))
     ctx["policy"] = policy_context(cfg, stack)
     ctx["files"] = render_list(cfg, stack)
     return ctx
+
+
+#: The keys of the object store's credentials Secret: the identity Loki, Tempo and o11yctl use, and a
+#: read-only one the in-cluster store also gets (its chart would otherwise make up its own).
+CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "read_access_key_id", "read_secret_access_key")
+
+
+def store_nodes(cfg: Config) -> list[str]:
+    """The nodes whose disks hold the in-cluster object store's data (default: every node)."""
+    return list(cfg.object_storage.nodes) or [n.name for n in cfg.nodes]
+
+
+def store_servers(nodes: list[str]) -> int:
+    """Masters (and filers) of the in-cluster store: Raft needs a majority, so 3 from three nodes up, else 1."""
+    return 3 if len(nodes) >= 3 else 1
+
+
+def _placement(cfg: Config, names: list[str]) -> dict[str, Any]:
+    """Nodes by name, and the tolerations of every taint they carry (so the pods may run there)."""
+    chosen = names or [n.name for n in cfg.nodes]
+    tolerations = []
+    for node in cfg.nodes:
+        if node.name in chosen:
+            for taint in node.taints:
+                toleration = taint.as_toleration()
+                if toleration not in tolerations:
+                    tolerations.append(toleration)
+    return {"nodes": chosen, "tolerations": tolerations}
+
+
+def scalable_context(cfg: Config, stack: Stack) -> dict[str, Any]:
+    """Profile scalable: where the object store is, its buckets and keys' Secret; where Loki and Tempo run.
+
+    The in-cluster store is SeaweedFS with its data on each store node (``object_storage.root``);
+    with two or more nodes every chunk is written twice, on different nodes (replication
+    ``001``), and there is one master and one filer per node up to three (Raft needs a majority).
+    Loki runs ``components.loki.replicas`` pods, one per node, replication factor 3 when there
+    are three or more (a quorum of two keeps writes and reads going with one down), else 1.
+    """
+    from urllib.parse import urlsplit
+
+    store = cfg.object_storage
+    ns = cfg.cluster.namespace
+    if store.in_cluster:
+        c = stack.get("store")
+        assert c.endpoint is not None
+        endpoint, insecure = f"{c.endpoint.service}.{ns}.svc.cluster.local:{c.endpoint.port}", True
+    else:
+        assert store.endpoint is not None
+        parts = urlsplit(store.endpoint)
+        endpoint, insecure = parts.netloc, parts.scheme == "http"
+    nodes = store_nodes(cfg)
+    replicas = cfg.components.loki.replicas
+    out: dict[str, Any] = {
+        "object_storage": {
+            "endpoint": endpoint, "insecure": insecure, "region": store.region, "path_style": store.path_style,
+            "buckets": store.buckets.model_dump(), "secret": store.credentials_secret,
+            "access_key": CREDENTIAL_KEYS[0], "secret_key": CREDENTIAL_KEYS[1],
+            "read_access_key": CREDENTIAL_KEYS[2], "read_secret_key": CREDENTIAL_KEYS[3],
+        },
+        "loki_layout": {"replicas": replicas, "replication_factor": 3 if replicas >= 3 else 1,
+                        **_placement(cfg, list(cfg.components.loki.nodes))},
+        "tempo_layout": _placement(cfg, list(cfg.components.tempo.nodes)),
+    }
+    if stack.has("store"):
+        owner = stack.get("store").node_owner
+        assert owner is not None
+        out["store_layout"] = {"nodes": nodes, "root": store.root.rstrip("/"), "uid": owner[0], "gid": owner[1],
+                        "replication": "001" if len(nodes) >= 2 else "000",
+                        "servers": store_servers(nodes),
+                        **{k: v for k, v in _placement(cfg, nodes).items() if k == "tolerations"}}
+    return out
 
 
 def pod_selector(c: Component) -> dict[str, str]:
@@ -169,5 +242,6 @@ def render_list(cfg: Config, stack: Stack) -> dict[str, dict[str, Any]]:
         if c.volume:
             files[c.volume.manifest] = {"template": VOLUME_TEMPLATE, "dir": "", "volume": c.name}
         if c.values:
-            files[c.values] = {"template": c.values + ".j2", "dir": templates, "volume": None}
+            files[c.values] = {"template": c.template or c.values + ".j2", "dir": "" if c.template else templates,
+                               "volume": None}
     return dict(sorted(files.items()))

@@ -9,7 +9,9 @@ removable steps, reversed, with their delete actions.
 
 Actions: ``apply`` and ``delete`` (manifests through the Kubernetes API), ``helm-upgrade``
 and ``helm-uninstall`` (releases), ``ssh`` (commands on a node), ``wait`` (readiness),
-``scale`` (a StatefulSet's replicas, for ``move-data``: :mod:`o11yctl.stack.move`).
+``scale`` (a StatefulSet's replicas, for ``move-data``: :mod:`o11yctl.stack.move`), ``secret``
+(the object store's credentials, profile scalable: made from the environment or generated, never
+rendered or printed).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from o11yctl.config import Config, go_duration, parse_duration
 from o11yctl.errors import UsageError
 from o11yctl.stack.charts import resolve
 from o11yctl.stack.components import Component, Stack
-from o11yctl.stack.context import data_dir, stack_of
+from o11yctl.stack.context import data_dir, stack_of, store_nodes
 from o11yctl.stack.datadir import RemoteCommand, prepare_commands, remove_commands
 
-Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait", "scale"]
+Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait", "secret", "scale"]
 #: The executor each action needs (also the ``kind`` --dry-run --json prints).
 KINDS: dict[str, str] = {"apply": "apply", "delete": "apply", "helm-upgrade": "helm", "helm-uninstall": "helm",
-                         "ssh": "ssh", "wait": "wait", "scale": "apply"}
+                         "ssh": "ssh", "wait": "wait", "scale": "apply", "secret": "apply"}
 
 __all__ = ["Action", "HelmRelease", "Plan", "ReadyCheck", "RemoteCommand", "Step", "build_plan",
            "build_uninstall_plan", "parse_components", "select"]
@@ -115,6 +117,8 @@ class Step:
         if self.action == "helm-uninstall" and self.helm:
             return [shlex.join(["helm", "uninstall", self.helm.release, "--namespace", self.helm.namespace,
                                 "--wait", "--timeout", self.helm.timeout])]
+        if self.action == "secret":
+            return ["create the Secret through the API when it is missing (its values are never printed)"]
         return list(self.waits_for)
 
 
@@ -195,6 +199,16 @@ def _steps(cfg: Config, stack: Stack) -> list[Step]:
             steps.append(Step("namespace", "namespace", "apply", f"namespace {ns}", manifest=c.manifest, owner=c.name))
         elif c.manifest:
             steps.append(_manifest_step(cfg, stack, c, in_namespace))
+        if c.credentials:
+            store = cfg.object_storage
+            source = ("generated keys" if store.in_cluster else
+                      "$O11YCTL_S3_ACCESS_KEY_ID and $O11YCTL_S3_SECRET_ACCESS_KEY")
+            steps.append(Step(
+                c.name, c.name, "secret",
+                f"Secret {ns}/{store.credentials_secret} with the object store's keys: kept when present, else "
+                f"created from {source}; never shown", depends_on=in_namespace, owner=c.name))
+        node_steps = _node_dir_steps(cfg, c)
+        steps += node_steps
         if c.volume:
             path = data_dir(cfg, c)
             steps.append(Step(
@@ -210,12 +224,30 @@ def _steps(cfg: Config, stack: Stack) -> list[Step]:
         if c.release:
             chart = resolve(cfg, c.name)
             after = (*in_namespace, *((f"volumes.{c.name}",) if c.volume else ()),
-                     *(_step_of(stack, a) for a in c.after))
+                     *(s.id for s in node_steps), *(_step_of(stack, a) for a in c.after))
             steps.append(Step(
                 f"helm.{c.name}", c.name, "helm-upgrade",
                 f"helm release {c.release} (chart {chart.name} {chart.version})",
                 helm=helm_release(cfg, c), depends_on=after, owner=c.name,
             ))
+    return steps
+
+
+def _node_dir_steps(cfg: Config, c: Component) -> list[Step]:
+    """The directories a component keeps on each of its nodes (the object store's), made over SSH."""
+    if not c.node_dirs or c.node_owner is None:
+        return []
+    uid, gid = c.node_owner
+    root = cfg.object_storage.root.rstrip("/")
+    steps = []
+    for node in store_nodes(cfg):
+        for i, directory in enumerate(c.node_dirs):
+            path = f"{root}/{directory}"
+            steps.append(Step(
+                f"storage.{c.name}.{node}.{directory}", "storage", "ssh",
+                f"create {path} on {node}, owned by {uid}:{gid}", host=node,
+                commands=prepare_commands(path, uid, gid), owner=c.name,
+                room=cfg.object_storage.size if i == 0 else None))
     return steps
 
 
@@ -305,7 +337,7 @@ def build_uninstall_plan(cfg: Config, *, delete_data: bool = False) -> Plan:
                                   manifest=step.manifest, owner=step.owner))
         elif step.component == "storage":
             if delete_data:
-                path = data_dir(cfg, step.owner)
+                path = next(c.argv[-1] for c in step.commands if c.argv[0] == "mkdir")
                 steps.append(Step(step.id, step.component, "ssh", f"delete {path} on {step.host}", host=step.host,
                                   commands=remove_commands(path), owner=step.owner))
         elif step.action == "apply" and step.manifest:

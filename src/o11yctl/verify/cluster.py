@@ -382,4 +382,27 @@ def cluster_checks(cfg: Config, stack: Stack) -> tuple[Check, ...]:
                              check_pod(c, nodes["grafana"])))
     out += [Check(f"cluster.data.{c.name}", "cluster", f"{c.title} writes to its data directory on {storage_node}",
                   ("ssh",), check_data_dir(c)) for c in stack.data]
+    out += _scalable_checks(cfg, stack)
     return tuple(out)
+
+
+def _scalable_checks(cfg: Config, stack: Stack) -> list[Check]:
+    """Profile scalable: each spread release's pods, the store's, and an external store's buckets."""
+    from o11yctl.stack.context import store_nodes, store_servers
+    from o11yctl.verify.store import bucket_check, release_pods_check
+
+    everyone = [n.name for n in cfg.nodes]
+    out = []
+    for c in stack:
+        settings = getattr(cfg.components, c.name, None)
+        if c.placement == "spread":
+            want = int(getattr(settings, "replicas", 1))
+            allowed = list(getattr(settings, "nodes", []) or everyone)
+            out.append(release_pods_check(cfg, c, want, allowed, one_per_node=want > 1))
+        elif c.placement == "store-nodes":
+            nodes = store_nodes(cfg)
+            # masters and filers, and one volume server per node
+            out.append(release_pods_check(cfg, c, 2 * store_servers(nodes) + len(nodes), nodes, one_per_node=False))
+    if any(c.object_storage for c in stack) and not cfg.object_storage.in_cluster:
+        out.append(bucket_check(cfg))
+    return out

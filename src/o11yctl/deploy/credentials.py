@@ -1,0 +1,77 @@
+"""The object store's credentials (profile scalable): which keys the Secret holds, and where new ones come from.
+
+For the in-cluster store o11yctl makes the keys up (the store takes its identities from the same
+Secret); for an external store they come from ``$O11YCTL_S3_ACCESS_KEY_ID`` and
+``$O11YCTL_S3_SECRET_ACCESS_KEY``. Either way they go straight into the Secret through the API:
+never into a rendered file, the plan, ``--json``, a log or a command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from o11yctl.config import Config
+from o11yctl.errors import UsageError
+from o11yctl.stack.context import CREDENTIAL_KEYS
+
+ENV_ACCESS_KEY = "O11YCTL_S3_ACCESS_KEY_ID"
+ENV_SECRET_KEY = "O11YCTL_S3_SECRET_ACCESS_KEY"
+
+
+def required_keys(cfg: Config) -> tuple[str, ...]:
+    """The keys the Secret must hold: both identities for the in-cluster store, one for an external one."""
+    return CREDENTIAL_KEYS if cfg.object_storage.in_cluster else CREDENTIAL_KEYS[:2]
+
+
+def missing_source(cfg: Config, env: Mapping[str, str]) -> str | None:
+    """Why install could not make the Secret (an external store without the keys in the environment)."""
+    if cfg.object_storage.in_cluster or (env.get(ENV_ACCESS_KEY) and env.get(ENV_SECRET_KEY)):
+        return None
+    return (f"Secret {cfg.cluster.namespace}/{cfg.object_storage.credentials_secret} does not exist and "
+            f"${ENV_ACCESS_KEY} / ${ENV_SECRET_KEY} are not set")
+
+
+def _generated(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def credentials_secret(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """The Secret to create, and where its values came from (for the report).
+
+    Raises:
+        UsageError: an external store and the keys are not in the environment.
+    """
+    store = cfg.object_storage
+    if store.in_cluster:
+        upper = string.ascii_uppercase + string.digits
+        values = {CREDENTIAL_KEYS[0]: _generated(upper, 20), CREDENTIAL_KEYS[1]: secrets.token_urlsafe(30),
+                  CREDENTIAL_KEYS[2]: _generated(upper, 20), CREDENTIAL_KEYS[3]: secrets.token_urlsafe(30)}
+        origin = "generated keys"
+    else:
+        problem = missing_source(cfg, env)
+        if problem is not None:
+            raise UsageError(problem, hint=f"export {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} for this run (they go "
+                                           "into the Secret and nowhere else), or create the Secret yourself")
+        values = {CREDENTIAL_KEYS[0]: env[ENV_ACCESS_KEY], CREDENTIAL_KEYS[1]: env[ENV_SECRET_KEY]}
+        origin = f"${ENV_ACCESS_KEY} and ${ENV_SECRET_KEY}"
+    manifest = {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": store.credentials_secret, "namespace": cfg.cluster.namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "o11yctl"}},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    }
+    return manifest, origin
+
+
+def read_keys(secret: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The access key id and secret key a Secret holds, decoded (kept in memory by the caller only)."""
+    data = (secret or {}).get("data") or {}
+    try:
+        access, secret_key = (base64.b64decode(data[k]).decode() for k in CREDENTIAL_KEYS[:2])
+    except (KeyError, ValueError):
+        return None
+    return access, secret_key

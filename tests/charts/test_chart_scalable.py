@@ -1,0 +1,205 @@
+"""Profile scalable through `helm template` with the real charts of the `current` set and SeaweedFS.
+
+Asserted on the parsed objects: every pod lands where the config says, every volume is where it
+should be, every workload finds its bucket through the Secret's keys, the buckets are made, and no
+credential appears in any rendered object (only references to the Secret).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from o11yctl.config import parse_config
+from o11yctl.stack.context import build_context
+from o11yctl.stack.render import render_files
+
+pytestmark = pytest.mark.charts
+
+HelmTemplate = Callable[..., list[dict[str, Any]]]
+NODES = ["node-a", "node-b", "node-c"]
+CONFIG = f"""\
+profile: scalable
+charts:
+  set: current
+nodes:
+  - {{name: node-a, address: 198.18.0.1, role: server}}
+  - {{name: node-b, address: 198.18.0.2, role: agent, taints: [{{key: heavy, value: "true", effect: NoSchedule}}]}}
+  - {{name: node-c, address: 198.18.0.3, role: agent}}
+  - {{name: node-d, address: 198.18.0.4, role: agent}}
+storage:
+  node: node-b
+components:
+  grafana:
+    node: node-a
+  loki:
+    nodes: {NODES}
+  tempo:
+    nodes: [node-c]
+object_storage:
+  nodes: {NODES}
+  root: /srv/s3
+  credentials_secret: s3-keys
+"""
+PLACEHOLDER = re.compile(r"^\$\{[A-Z0-9_]+\}$")
+
+
+@pytest.fixture
+def chart_set() -> str:
+    return "current"
+
+
+@pytest.fixture
+def ctx() -> dict[str, Any]:
+    return build_context(parse_config(CONFIG))
+
+
+def _template(helm_template: HelmTemplate, ctx: dict[str, Any], component: str, chart: str) -> list[dict[str, Any]]:
+    values = {"loki": "02-loki-values.yaml", "tempo": "07-tempo-values.yaml", "store": "09-object-store-values.yaml"}
+    return helm_template(chart, render_files(ctx)[values[component]], release=ctx[component]["release"],
+                         namespace=ctx["namespace"])
+
+
+def _pod(obj: dict[str, Any]) -> dict[str, Any] | None:
+    if obj["kind"] in ("StatefulSet", "Deployment", "DaemonSet", "Job"):
+        return dict(obj["spec"]["template"]["spec"])
+    return None
+
+
+def _allowed(pod: dict[str, Any]) -> set[str] | None:
+    """The hostnames a pod may run on (nodeSelector or required node affinity), None when unconstrained."""
+    selector = (pod.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+    if selector:
+        return {selector}
+    terms = (((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    names: set[str] = set()
+    for term in terms:
+        for expr in term.get("matchExpressions") or []:
+            if expr["key"] == "kubernetes.io/hostname" and expr["operator"] == "In":
+                names |= set(expr["values"])
+    return names or None
+
+
+def _one_per_node(pod: dict[str, Any]) -> bool:
+    rules = (((pod.get("affinity") or {}).get("podAntiAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")) or []
+    return any(r.get("topologyKey") == "kubernetes.io/hostname" for r in rules)
+
+
+def _containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from pod.get("initContainers") or []
+    yield from pod.get("containers") or []
+
+
+def _secret_refs(pod: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    out = {}
+    for c in _containers(pod):
+        for env in c.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                out[env["name"]] = (ref["name"], ref["key"])
+    return out
+
+
+def _no_literal_credentials(objects: list[dict[str, Any]]) -> list[str]:
+    """Any value under a key that names a credential which is not a ${VAR} reference or a Secret reference."""
+    leaks = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+        elif (isinstance(value, str) and value and re.search(r"(secret|access)_?key", path.rsplit(".", 1)[-1], re.I)
+              and not PLACEHOLDER.match(value) and "secretKeyRef" not in path
+              and not path.endswith(("Key", ".key"))):
+            leaks.append(f"{path} = {value[:40]}")
+
+    for obj in objects:
+        walk(obj, f"{obj['kind']}/{obj['metadata']['name']}")
+    return leaks
+
+
+def test_the_store_puts_one_of_each_on_the_named_nodes_with_its_data_on_their_disks(
+        helm_template: HelmTemplate, ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, ctx, "store", "seaweedfs")
+    sts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "StatefulSet"}
+    for name in ("seaweedfs-master", "seaweedfs-filer"):
+        pod = _pod(sts[name])
+        assert pod is not None and sts[name]["spec"]["replicas"] == 3
+        assert _allowed(pod) == set(NODES) and _one_per_node(pod)
+    volumes = {n: s for n, s in sts.items() if n.startswith("seaweedfs-volume-")}
+    assert {n.removeprefix("seaweedfs-volume-") for n in volumes} == set(NODES)
+    for name, obj in volumes.items():
+        pod = _pod(obj)
+        assert pod is not None and _allowed(pod) == {name.removeprefix("seaweedfs-volume-")}
+    for obj in sts.values():
+        pod = _pod(obj)
+        assert pod is not None and not obj["spec"].get("volumeClaimTemplates")
+        paths = [v["hostPath"]["path"] for v in pod.get("volumes") or [] if "hostPath" in v]
+        assert paths and all(p.split("/srv/s3/")[-1].split("/")[0] in ("object_store", "filer_store",
+                                                                         "seaweed-master") for p in paths), paths
+        assert pod["securityContext"]["runAsUser"] == 1000  # the owner o11yctl gives the directories
+        # the storage node's taint is tolerated where the pod may run on it
+        assert any(t.get("key") == "heavy" for t in pod.get("tolerations") or []), obj["metadata"]["name"]
+    s3 = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "seaweedfs-s3")
+    assert {p["port"] for p in s3["spec"]["ports"]} >= {8333}
+    filer_env = _secret_refs(_pod(sts["seaweedfs-filer"]) or {})
+    assert {ref for ref in filer_env.values()} == {("s3-keys", k) for k in (
+        "access_key_id", "secret_access_key", "read_access_key_id", "read_secret_access_key")}
+    hook = next(o for o in objects if o["kind"] == "Job")
+    script = " ".join(c["command"][-1] for c in _containers(_pod(hook) or {}))
+    for bucket in ("loki-chunks", "loki-ruler", "tempo-traces"):
+        assert f"s3.bucket.create --name {bucket}" in script
+    identities = json.loads(next(o for o in objects if o["kind"] == "Secret")["stringData"]["seaweedfs_s3_config"])
+    for identity in identities["identities"]:
+        for cred in identity["credentials"]:
+            assert PLACEHOLDER.match(cred["accessKey"]) and PLACEHOLDER.match(cred["secretKey"])
+    assert _no_literal_credentials(objects) == []
+
+
+def test_loki_runs_three_replicas_one_per_node_on_the_bucket(helm_template: HelmTemplate,
+                                                             ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, ctx, "loki", "loki")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "loki")
+    pod = _pod(sts)
+    assert pod is not None and sts["spec"]["replicas"] == 3
+    assert _allowed(pod) == set(NODES) and _one_per_node(pod)
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "local-path"  # the WAL only
+    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
+                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
+                            ["data"]["config.yaml"])
+    assert config["common"]["replication_factor"] == 3
+    s3 = config["common"]["storage"]["s3"]
+    assert s3["endpoint"] == "seaweedfs-s3.logging.svc.cluster.local:8333" and s3["insecure"] is True
+    assert s3["s3forcepathstyle"] is True and s3["bucketnames"] == "loki-chunks"
+    assert PLACEHOLDER.match(s3["access_key_id"]) and PLACEHOLDER.match(s3["secret_access_key"])
+    assert {p["object_store"] for p in config["schema_config"]["configs"]} == {"s3"}
+    assert config["compactor"]["delete_request_store"] == "s3"
+    assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
+    assert _no_literal_credentials(objects) == []
+
+
+def test_tempo_runs_one_replica_where_the_config_says_on_the_bucket(helm_template: HelmTemplate,
+                                                                   ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, ctx, "tempo", "tempo")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    pod = _pod(sts)
+    assert pod is not None and sts["spec"]["replicas"] == 1 and _allowed(pod) == {"node-c"}
+    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
+        o.get("data") or {}))["data"]["tempo.yaml"])
+    trace = config["storage"]["trace"]
+    assert trace["backend"] == "s3" and trace["s3"]["bucket"] == "tempo-traces"
+    assert PLACEHOLDER.match(trace["s3"]["access_key"]) and PLACEHOLDER.match(trace["s3"]["secret_key"])
+    tempo = next(c for c in pod["containers"] if c["name"] == "tempo")
+    assert "-config.expand-env=true" in tempo["args"]
+    assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
+    assert _no_literal_credentials(objects) == []

@@ -1,0 +1,248 @@
+"""Profile scalable end to end: install, verify, and where the object store's keys go (nowhere but the Secret).
+
+No control plane, helm release store, Loki, Tempo, SeaweedFS or S3 can run here: the Kubernetes API
+is the fake API server of tests/lab/fake_kube.py, helm the stand-in of tests/lab/fake_helm.py, an
+external store the fake S3 server of tests/lab/fake_s3.py (SigV4 checked, answers in S3's documented
+shapes), the in-cluster store's filer an answer shaped after SeaweedFS's source
+(tests/data/seaweedfs/), and the store's nodes a real sshd on 127.0.0.1 whose disk takes the
+directories. The CLI runs unchanged against them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.lab.fake_helm import FakeHelm
+from tests.lab.fake_kube import KubeLab
+from tests.lab.fake_s3 import FakeS3
+from tests.lab.observability_lab import open_directory
+from tests.lab.sshd import Sshd, TestUsers, free_port, write_known_hosts
+from typer.testing import CliRunner
+
+from o11yctl.cli import app
+
+NS = "logging"
+READY = (200, "text/plain; charset=utf-8", b"ready\n")
+ACCESS, SECRET = "AKIAO11YCTLSCALABLE1", "external-store-secret-key-do-not-print"
+FILER = json.loads((Path(__file__).resolve().parents[1] / "data" / "seaweedfs" / "filer-list-buckets.json")
+                   .read_text())
+
+
+def _nodes(extra: str = "") -> str:
+    return "nodes:\n" + "".join(
+        f"  - {{name: node-{i}, address: 198.18.0.{i}, role: {'server' if i == 1 else 'agent'}{extra}}}\n"
+        for i in (1, 2, 3))
+
+
+def _pods(lab: KubeLab, *, store: bool) -> None:
+    """What the charts' pods look like once the kubelet runs them (labels as the charts give them)."""
+    api = lab.api
+    api.add_node("node-3", address="198.18.0.3")
+    pods = [(f"loki-{i}", f"node-{i + 1}", "loki") for i in range(3)]
+    pods += [("tempo-0", "node-2", "tempo"), ("alloy-a", "node-1", "alloy"), ("grafana-x", "node-1", "grafana")]
+    if store:
+        pods += [(f"seaweedfs-master-{i}", f"node-{i + 1}", "seaweedfs") for i in range(3)]
+        pods += [(f"seaweedfs-filer-{i}", f"node-{i + 1}", "seaweedfs") for i in range(3)]
+        pods += [(f"seaweedfs-volume-node-{i}-0", f"node-{i}", "seaweedfs") for i in (1, 2, 3)]
+    for name, node, release in pods:
+        api.add_pod(NS, name, node=node, labels={"app.kubernetes.io/name": release,
+                                                  "app.kubernetes.io/instance": release})
+    api.add_service(NS, "loki", 3100, READY)
+    api.add_service(NS, "tempo", 3200, READY)
+
+
+def _filer(buckets: list[str]) -> Any:
+    def answer(method: str, path: str, query: Any, body: bytes, headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+        assert (method, path) == ("GET", "/buckets/")
+        assert headers.get("Accept") == "application/json"  # else the filer answers its HTML page
+        doc = dict(FILER, Entries=[e for e in FILER["Entries"] if e["FullPath"].rsplit("/", 1)[-1] in buckets])
+        return 200, "application/json", json.dumps(doc).encode()
+    return answer
+
+
+@pytest.fixture
+def helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHelm]:
+    fake = FakeHelm(tmp_path / "helm")
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    yield fake
+    fake.check_clean()
+
+
+def run(lab: KubeLab, config: Path, *args: str, command: str = "install") -> Any:
+    result = CliRunner().invoke(app, [command, "-c", str(config), "--kubeconfig", str(lab.kubeconfig), "--json",
+                                      *args])
+    result.doc = json.loads(result.stdout) if result.stdout.strip() else None
+    return result
+
+
+def _never_printed(values: list[str], *texts: str) -> None:
+    for value in values:
+        for text in texts:
+            assert value not in text
+
+
+# --- an external store --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3() -> Iterator[FakeS3]:
+    with FakeS3(credentials={ACCESS: SECRET}) as server:
+        for bucket in ("loki-chunks", "loki-ruler", "tempo-traces"):
+            server.add_bucket(bucket)
+        yield server
+
+
+def _external(tmp_path: Path, endpoint: str) -> Path:
+    config = tmp_path / "o11yctl.yaml"
+    config.write_text("profile: scalable\ncharts:\n  set: current\n" + _nodes() + "storage:\n  node: node-2\n"
+                      f"route:\n  url: http://127.0.0.1:{free_port()}/grafana\n"
+                      f"object_storage:\n  store: external\n  endpoint: {endpoint}\n")
+    return config
+
+
+def test_external_store_install_makes_the_secret_from_the_environment_and_verify_reads_the_buckets(
+        kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pods(kube_cluster, store=False)
+    config = _external(tmp_path, s3.url)
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", SECRET)
+    installed = run(kube_cluster, config, "--yes")
+    assert installed.exit_code == 0, installed.output
+    steps = {i["id"]: i for i in installed.doc["items"]}
+    assert steps["credentials"]["outcome"] == "created"
+    assert "from $O11YCTL_S3_ACCESS_KEY_ID and $O11YCTL_S3_SECRET_ACCESS_KEY" in steps["credentials"]["detail"]
+    secret = kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS)
+    assert secret is not None
+    assert base64.b64decode(secret["data"]["secret_access_key"]).decode() == SECRET
+    # Loki and Tempo take the keys from that Secret; no value reached helm, the values or the output
+    loki_values = helm.releases(NS)["loki"][-1]["values"]
+    assert loki_values["loki"]["storage"]["s3"]["endpoint"] == s3.url.split("://", 1)[1]
+    assert loki_values["loki"]["storage"]["s3"]["insecure"] is True
+    _never_printed([SECRET], installed.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
+
+    monkeypatch.delenv("O11YCTL_S3_SECRET_ACCESS_KEY")
+    again = run(kube_cluster, config, "--yes")
+    assert again.exit_code == 0, again.output
+    assert {i["id"]: i["outcome"] for i in again.doc["items"]}["credentials"] == "unchanged"
+
+    verified = run(kube_cluster, config, "--only", "cluster", command="verify")
+    checks = {c["id"]: c for c in verified.doc["checks"]}
+    assert checks["cluster.buckets"]["status"] == "PASS", checks["cluster.buckets"]
+    assert checks["cluster.pods.loki"]["status"] == "PASS", checks["cluster.pods.loki"]
+    assert checks["cluster.pods.loki"]["detail"] == "3/3 Loki pod(s) Ready on node-1, node-2, node-3"
+    _never_printed([SECRET], verified.output)
+
+
+def test_external_store_refusals_are_named_before_anything_changes(
+        kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pods(kube_cluster, store=False)
+    config = _external(tmp_path, s3.url)
+    no_keys = run(kube_cluster, config, "--yes")
+    assert no_keys.exit_code == 3, no_keys.output
+    assert "$O11YCTL_S3_ACCESS_KEY_ID / $O11YCTL_S3_SECRET_ACCESS_KEY are not set" in no_keys.doc["error"]["message"]
+
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", "a-wrong-key")
+    refused = run(kube_cluster, config, "--yes")
+    assert refused.exit_code == 3
+    assert "refused the keys for bucket loki-chunks: SignatureDoesNotMatch" in refused.doc["error"]["message"]
+    _never_printed(["a-wrong-key"], refused.output)
+
+    closed = _external(tmp_path, f"http://127.0.0.1:{free_port()}")
+    unreachable = run(kube_cluster, closed, "--yes")
+    assert unreachable.exit_code == 3
+    assert "does not answer" in unreachable.doc["error"]["message"]
+    assert kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS) is None
+    assert helm.releases(NS) == {}
+
+
+def test_verify_names_wrong_keys_in_the_secret(kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _pods(kube_cluster, store=False)
+    config = _external(tmp_path, s3.url)
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", SECRET)
+    assert run(kube_cluster, config, "--yes").exit_code == 0
+    secret = kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS)
+    assert secret is not None
+    secret["data"]["access_key_id"] = base64.b64encode(b"AKIAROTATEDAWAY00000").decode()
+    kube_cluster.api.seed(secret)
+    verified = run(kube_cluster, config, "--only", "cluster", command="verify")
+    check = {c["id"]: c for c in verified.doc["checks"]}["cluster.buckets"]
+    assert check["status"] == "FAIL" and "InvalidAccessKeyId" in check["detail"]
+    assert "the keys in the credentials Secret are wrong" in check["hint"]
+
+
+# --- the in-cluster store ----------------------------------------------------------------------------------------
+
+
+def test_in_cluster_store_gets_its_directories_generated_keys_and_its_buckets_checked(
+        kube_cluster: KubeLab, helm: FakeHelm, sshd: Sshd, lab_users: TestUsers, tmp_path: Path) -> None:
+    _pods(kube_cluster, store=True)
+    kube_cluster.api.add_service(NS, "seaweedfs-filer", 8888, _filer(["loki-chunks", "loki-ruler", "tempo-traces"]))
+    user = lab_users.nopasswd
+    ssh = (f", ssh_host: {sshd.address}, ssh_port: {sshd.port}, ssh_user: {user.name}, ssh_key: {user.key}")
+    write_known_hosts(tmp_path / "known_hosts", sshd)
+    with open_directory() as root:
+        config = tmp_path / "o11yctl.yaml"
+        config.write_text("profile: scalable\ncharts:\n  set: current\n" + _nodes(ssh) + "storage:\n  node: node-2\n"
+                          f"ssh:\n  known_hosts: {tmp_path / 'known_hosts'}\n"
+                          f"route:\n  url: http://127.0.0.1:{free_port()}/grafana\n"
+                          f"object_storage:\n  root: {root}/s3\n")
+        installed = run(kube_cluster, config, "--yes")
+        assert installed.exit_code == 0, installed.output
+        outcomes = {i["id"]: i["outcome"] for i in installed.doc["items"]}
+        assert outcomes["credentials"] == "created" and outcomes["helm.store"] == "created"
+        for directory in ("object_store", "filer_store", "seaweed-master"):
+            path = root / "s3" / directory
+            assert path.is_dir() and (path.stat().st_uid, path.stat().st_gid) == (1000, 1000)
+        # one node's three directories, made once though every node names the same sshd here
+        assert sum(1 for k in outcomes if k.startswith("storage.store.")) == 9
+        secret = kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS)
+        assert secret is not None and set(secret["data"]) == {
+            "access_key_id", "secret_access_key", "read_access_key_id", "read_secret_access_key"}
+        values = [base64.b64decode(v).decode() for v in secret["data"].values()]
+        store_values = helm.releases(NS)["seaweedfs"][-1]["values"]
+        assert store_values["s3"]["credentials"]["admin"]["existingSecret"] == "o11yctl-object-storage"
+        _never_printed(values, installed.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
+
+        verified = run(kube_cluster, config, "--only", "cluster,store", command="verify")
+        checks = {c["id"]: c for c in verified.doc["checks"]}
+        assert checks["store.buckets"]["status"] == "PASS", checks["store.buckets"]
+        assert checks["cluster.pods.store"]["detail"] == "9/9 the object store pod(s) Ready on node-1, node-2, node-3"
+        _never_printed(values, verified.output)
+
+        kube_cluster.api.set_backend(NS, "seaweedfs-filer", 8888, _filer(["loki-chunks"]))
+        missing = run(kube_cluster, config, "--only", "store", command="verify")
+        check = {c["id"]: c for c in missing.doc["checks"]}["store.buckets"]
+        assert check["status"] == "FAIL" and check["detail"] == (
+            "bucket(s) missing in the store: loki-ruler, tempo-traces")
+        assert missing.exit_code == 1
+    assert os.environ.get("O11YCTL_S3_SECRET_ACCESS_KEY") is None
+
+
+def test_a_single_node_install_is_not_overwritten_and_the_migration_is_said(
+        kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pods(kube_cluster, store=False)
+    kube_cluster.api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    kube_cluster.api.seed({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": "loki-pvc", "namespace": NS},
+                           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-storage",
+                                    "volumeName": "loki-pv", "resources": {"requests": {"storage": "200Gi"}}}})
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", SECRET)
+    refused = run(kube_cluster, _external(tmp_path, s3.url), "--yes")
+    assert refused.exit_code == 3, refused.output
+    message = refused.doc["error"]["message"]
+    assert "holds a single-node install (claims loki-pvc" in message
+    assert "1. keep the single-node install and add object storage to it" in message
+    assert "the old volumes and directories are kept throughout" in message
+    assert helm.releases(NS) == {} and kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS) is None
