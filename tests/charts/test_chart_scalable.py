@@ -203,3 +203,22 @@ def test_tempo_runs_one_replica_where_the_config_says_on_the_bucket(helm_templat
     assert "-config.expand-env=true" in tempo["args"]
     assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
     assert _no_literal_credentials(objects) == []
+
+
+def test_the_policies_select_the_scalable_charts_pods(helm_template: HelmTemplate) -> None:
+    """With network_policy on, each policy selects exactly its release's pods (the store's hook Job's too)."""
+    text = CONFIG.replace("{name: node-a, address: 198.18.0.1, role: server}",
+                          "{name: node-a, address: 198.18.0.1, role: server, pod_cidr: 10.42.0.0/24}")
+    ctx = build_context(parse_config(text + "network_policy:\n  enabled: true\n"))
+    pods = {name: [o["spec"]["template"]["metadata"]["labels"] for o in _template(helm_template, ctx, name, chart)
+                   if _pod(o) is not None]
+            for name, chart in (("store", "seaweedfs"), ("loki", "loki"), ("tempo", "tempo"))}
+    policies = {d["metadata"]["name"]: d for d in yaml.safe_load_all(render_files(ctx)["08-network-policies.yaml"])
+                if d}
+    assert set(policies) == {"store-ingress", "loki-ingress", "tempo-ingress"}
+    for name, labels in pods.items():
+        selector = policies[f"{name}-ingress"]["spec"]["podSelector"]["matchLabels"]
+        assert labels and all(all(pod.get(k) == v for k, v in selector.items()) for pod in labels), (name, labels)
+        for other, other_labels in pods.items():
+            if other != name:
+                assert not any(all(pod.get(k) == v for k, v in selector.items()) for pod in other_labels)

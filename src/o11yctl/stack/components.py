@@ -46,6 +46,8 @@ class Endpoint:
     ready_path: str | None = "/ready"
     #: Ports where clients send data besides ``port`` (Tempo's OTLP receivers).
     ingest_ports: tuple[int, ...] = ()
+    #: Ports only o11yctl's checks reach, through the API server (the store's filer listing).
+    admin_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,8 @@ CREDENTIALS = Component("credentials", "the object storage credentials", credent
 #: SeaweedFS: masters, filers (each serving S3) and one volume server per node; data on the nodes' disks.
 STORE = Component(
     "store", "the object store", release="seaweedfs", values="09-object-store-values.yaml",
-    endpoint=Endpoint("seaweedfs-s3", 8333, ready_path=None), after=("credentials",), placement="store-nodes",
+    endpoint=Endpoint("seaweedfs-s3", 8333, ready_path=None, admin_ports=(8888,)), after=("credentials",),
+    placement="store-nodes",
     pod_label="seaweedfs", checks="store", template="scalable/09-object-store-values.yaml.j2",
     when="object_storage.in_cluster", node_dirs=("object_store", "filer_store", "seaweed-master"),
     node_owner=(1000, 1000),

@@ -222,12 +222,13 @@ def policy_context(cfg: Config, stack: Stack) -> dict[str, Any]:
             net = ipaddress.ip_network(node.pod_cidr)
             sources += [f"{net.network_address}/32", f"{net.network_address + 1}/32"]
     protected = []
-    for c in stack.data:
-        if c.endpoint is None:
-            continue
+    for c in stack:
+        if c.endpoint is None or not (c.volume or c.object_storage or c.node_dirs):
+            continue  # only what keeps data: Loki, Tempo, and the in-cluster object store
         clients = [pod_selector(o) for o in stack if c.name in o.after and o.release]
+        ports = [c.endpoint.port, *c.endpoint.ingest_ports]
         protected.append({"name": f"{c.name}-ingress", "selector": pod_selector(c), "port": c.endpoint.port,
-                          "ports": [c.endpoint.port, *c.endpoint.ingest_ports], "clients": clients})
+                          "ports": ports, "api_ports": [*ports, *c.endpoint.admin_ports], "clients": clients})
     return {"protected": protected, "namespaces": list(cfg.network_policy.allow_namespaces),
             "api_server": list(dict.fromkeys(sources))}
 
