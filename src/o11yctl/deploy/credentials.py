@@ -16,7 +16,9 @@ from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.errors import UsageError
-from o11yctl.stack.context import CREDENTIAL_KEYS
+from o11yctl.stack.context import CREDENTIAL_KEYS, read_keys
+
+__all__ = ["credentials_secret", "missing_source", "read_keys", "required_keys"]
 
 ENV_ACCESS_KEY = "O11YCTL_S3_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "O11YCTL_S3_SECRET_ACCESS_KEY"
@@ -65,13 +67,3 @@ def credentials_secret(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, A
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     }
     return manifest, origin
-
-
-def read_keys(secret: Mapping[str, Any] | None) -> tuple[str, str] | None:
-    """The access key id and secret key a Secret holds, decoded (kept in memory by the caller only)."""
-    data = (secret or {}).get("data") or {}
-    try:
-        access, secret_key = (base64.b64decode(data[k]).decode() for k in CREDENTIAL_KEYS[:2])
-    except (KeyError, ValueError):
-        return None
-    return access, secret_key

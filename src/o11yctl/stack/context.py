@@ -10,6 +10,8 @@ file: a data component's volume file is ``volume.yaml.j2`` with that component a
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from typing import Any
 
 from o11yctl.config import Config, go_duration, parse_duration
@@ -130,6 +132,16 @@ CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "read_access_key_id", "
 def store_nodes(cfg: Config) -> list[str]:
     """The nodes whose disks hold the in-cluster object store's data (default: every node)."""
     return list(cfg.object_storage.nodes) or [n.name for n in cfg.nodes]
+
+
+def read_keys(secret: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The access key id and secret key a Secret holds, decoded (kept in memory by the caller only)."""
+    data = (secret or {}).get("data") or {}
+    try:
+        access, secret_key = (base64.b64decode(data[k]).decode() for k in CREDENTIAL_KEYS[:2])
+    except (KeyError, ValueError):
+        return None
+    return access, secret_key
 
 
 def store_servers(nodes: list[str]) -> int:

@@ -72,9 +72,9 @@ def judge_probes(answers: Sequence[Any], endpoint: str) -> Verdict:
 def bucket_check(cfg: Config) -> Check:
     """``cluster.buckets`` for an external store: the buckets answer to the Secret's keys."""
     def run(ctx: CheckContext) -> Verdict:
-        from o11yctl.deploy.credentials import read_keys
         from o11yctl.executors.s3 import probe_bucket
         from o11yctl.secrets import Secret
+        from o11yctl.stack.context import read_keys
 
         store = cfg.object_storage
         assert ctx.targets.kube is not None and store.endpoint is not None
