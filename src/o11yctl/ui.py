@@ -411,7 +411,7 @@ def status_view(report: Report) -> Group:
     if isinstance(rate, dict):
         line.append("\nLoki ingestion: ", style="bold")
         if rate.get("bytes_per_day") is not None:
-            line.append(f"{rate['bytes_per_day'] / 1024**3:.2f} GiB/day (uncompressed, average since Loki started)")
+            line.append(f"{per_day(rate['bytes_per_day'])} (uncompressed, average since Loki started)")
         if rate.get("note"):
             line.append(("; " if rate.get("bytes_per_day") is not None else "") + str(rate["note"]))
     parts.append(line)
@@ -422,6 +422,14 @@ def status_view(report: Report) -> Group:
     for name, problem in (doc.get("problems") or {}).items():
         parts.append(Text(f"{name}: {problem}", style="bold red"))
     return Group(*parts)
+
+
+def per_day(value: float) -> str:
+    """A rate in the largest unit that keeps two significant decimals: 2.00 GiB/day, 0.35 MiB/day, 300 bytes/day."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if value >= 0.01 * size:
+            return f"{value / size:.2f} {unit}/day"
+    return f"{value:.0f} bytes/day"
 
 
 def print_status(report: Report) -> None:

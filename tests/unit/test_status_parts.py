@@ -72,3 +72,17 @@ def test_pod_and_volume_rows() -> None:
 def test_the_password_is_never_read_only_the_command_to_read_it() -> None:
     assert password_command("logging", "grafana") == (
         "kubectl get secret -n logging grafana -o jsonpath='{.data.admin-password}' | base64 -d; echo")
+
+
+@pytest.mark.parametrize(("bytes_per_day", "shown"), [
+    (2 * 1024**3, "2.00 GiB/day"),
+    (0.01 * 1024**3, "0.01 GiB/day"),
+    (0.0099 * 1024**3, "10.14 MiB/day"),  # below 0.01 GiB: a near-idle Loki is not shown as 0.00 GiB/day
+    (358 * 1024, "0.35 MiB/day"),
+    (300, "300 bytes/day"),
+    (0, "0 bytes/day"),
+])
+def test_an_ingestion_rate_is_shown_in_a_unit_that_keeps_it_readable(bytes_per_day: float, shown: str) -> None:
+    from o11yctl.ui import per_day
+
+    assert per_day(bytes_per_day) == shown
