@@ -322,6 +322,26 @@ def test_wait_reports_the_pod_that_is_not_ready(stack: Stack) -> None:
     assert isinstance(error.__cause__, KubeError)
 
 
+def test_wait_reads_the_api_servers_status_when_it_cannot_reach_a_pod(stack: Stack) -> None:
+    """The proxy's 503 Status is read into its message and the overlay hint, not pasted as JSON."""
+    from o11yctl.access import Access, AccessOptions
+    from o11yctl.config import default_config
+    from o11yctl.deploy.install import InstallOptions, run_install
+    from o11yctl.stack.plan import build_plan
+
+    stack.add_workloads()
+    stack.api.unreachable_endpoint(NS, "tempo", 3200, "10.42.1.6:3200")
+    cfg = default_config()
+    plan = build_plan(cfg, skip=("storage",))
+    with Access(cfg, AccessOptions(kubeconfig=str(stack.kubeconfig))) as access, pytest.raises(Exception) as info:
+        run_install(plan, access, InstallOptions(wait_timeout=0.5, poll_interval=0.05))
+    message, hint = str(info.value), info.value.hint or ""  # type: ignore[attr-defined]
+    assert "could not connect to Tempo's pod at 10.42.1.6:3200" in message
+    assert "dial tcp 10.42.1.6:3200: connect: no route to host" in message
+    assert '"kind"' not in message
+    assert "o11yctl fix-vxlan --check" in hint
+
+
 def test_uninstall_keeps_the_data_and_install_binds_the_same_volumes_again(stack: Stack) -> None:
     stack.add_workloads()
     assert stack.run("--skip", "storage").exit_code == 0

@@ -532,21 +532,32 @@ class Deployer:
             self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
 
     def _wait_ready_endpoint(self, ns: str, check: ReadyCheck, deadline: float, timeout: float) -> None:
+        from o11yctl.executors.http import HttpResponse
+        from o11yctl.verify.proxied import judge_proxy
+
         service, last = check.service, ""
+        usual = (f"`o11yctl doctor` looks for config and storage errors; or kubectl logs -n {ns} "
+                f"-l app.kubernetes.io/name={service} --tail=50")
         pauses = backoff(0.1, self.options.poll_interval)
         while True:
+            hint = usual
             try:
                 status, body = self.kube.proxy_request(ns, service, check.port, "GET", check.path, timeout=10)
                 text = body.decode("utf-8", "replace").strip()
                 if status == 200 and text.startswith("ready"):
                     return
-                last = f"HTTP {status}: {text[:120]}"
+                # The API server's own Status (its proxy could not reach a pod) is read, never pasted.
+                verdict = judge_proxy(HttpResponse("GET", check.path, status, body), component=check.title,
+                                      namespace=ns, service=service, port=check.port)
+                if verdict is not None:
+                    last, hint = verdict.detail, verdict.hint or usual
+                else:
+                    last = f"HTTP {status}: {text[:120]}"
             except KubeError as exc:
                 last = exc.message
             if time.monotonic() >= deadline:
                 raise KubeError(f"{service} did not answer {check.path} within {timeout:g}s (last answer: {last})",
-                                hint=f"`o11yctl doctor` looks for config and storage errors; or kubectl logs -n {ns} "
-                                     f"-l app.kubernetes.io/name={service} --tail=50")
+                                hint=hint)
             self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
 
 
