@@ -845,6 +845,10 @@ def doctor(
                           "helm status and values, o11yctl's config and version. No Secrets; known secret values "
                           "removed."),
     ] = None,
+    check_timeout: Annotated[float, typer.Option(
+        "--check-timeout", min=0.1, metavar="SECONDS",
+        help="Deadline for verify's read-only checks, which doctor runs first, all together (raise it on a "
+             "slow link).")] = 15.0,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     accept_new_host_keys: AcceptNewOpt = False,
@@ -861,7 +865,8 @@ def doctor(
         from o11yctl.doctor.run import DoctorCallbacks, DoctorOptions, run_doctor
 
         cfg, source = load_config(config)
-        options = DoctorOptions(fix=fix, assume_yes=yes, bundle=bundle, config_source=source.describe())
+        options = DoctorOptions(fix=fix, assume_yes=yes, bundle=bundle, config_source=source.describe(),
+                                check_timeout=check_timeout)
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access:
             report = run_doctor(cfg, access, options, DoctorCallbacks(

@@ -269,3 +269,25 @@ def test_no_verify_failure_leaves_doctor_saying_no_problems(lab: Lab) -> None:
                                                                    "grafana.datasources", "grafana.correlation",
                                                                    "grafana.route"))]
     assert all(c["status"] == "PASS" for c in could_run), could_run
+
+
+def test_check_timeout_bounds_the_checks_doctor_runs_first(lab: Lab) -> None:
+    """A slow Grafana (3 s per answer) within the default 15 s passes; with --check-timeout 0.5 it fails in time."""
+    import time
+
+    lab.grafana.delay = 3.0
+    start = time.monotonic()
+    code, doc = lab.cli("doctor", "--check-timeout", "0.5")
+    assert time.monotonic() - start < 2.5
+    assert code == 1
+    finding = the(doc, "verify.unexplained", "check/grafana.health")
+    assert "timed out" in finding["evidence"][0]
+
+    code, doc = lab.cli("doctor")
+    assert "check/grafana.health" not in [f["subject"] for f in doc["findings"]], doc["findings"]
+
+
+def test_check_timeout_must_be_positive(lab: Lab) -> None:
+    result = runner.invoke(app, ["doctor", "-c", str(lab.config), "--check-timeout", "0", "--json"])
+    assert result.exit_code == 2
+    assert "--check-timeout" in json.loads(result.stdout)["error"]["message"]
