@@ -62,7 +62,7 @@ def _dns_name(value: str) -> str:
 def _remote_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"expected an absolute path on the node, got {value!r}")
-    if not _SAFE_REMOTE_PATH.fullmatch(value) or "/../" in value + "/" or value.endswith("/.."):
+    if not _SAFE_REMOTE_PATH.fullmatch(value) or "/../" in value + "/":  # the "/" finds a final /..
         raise ValueError(
             f"{value!r} contains characters o11yctl does not put into remote commands; "
             "use letters, digits and . _ - + / only"
@@ -712,11 +712,11 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}: expected a mapping of settings at the top level", hint="see `o11yctl init`")
     lines = _line_index(root)
-    merged = _merge(Config().model_dump(mode="python", exclude_none=False), data)
+    merged = _merge(Config().model_dump(), data)
     try:
         return Config.model_validate(_thaw(merged))
     except ValidationError as exc:
-        problems = [_describe(err, lines, filename) for err in exc.errors(include_url=False)]
+        problems = [_describe(err, lines, filename) for err in exc.errors()]
         head = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {filename}:"
         message = head if len(problems) == 1 else head + "\n" + "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(
@@ -782,12 +782,11 @@ def _describe(err: Any, lines: dict[tuple[Any, ...], int], filename: str) -> str
         msg = "unknown key (check its spelling; `o11yctl init` lists every key)"
     elif kind == "missing":
         msg = "required key is missing"
-    elif kind in {"string_type", "int_type", "float_type", "bool_type", "dict_type", "tuple_type", "list_type"}:
-        expected = kind.removesuffix("_type").replace("dict", "mapping").replace("tuple", "list")
+    elif kind in {"string_type", "int_type", "bool_type", "dict_type", "list_type"}:  # the schema's field types
+        expected = kind.removesuffix("_type").replace("dict", "mapping")
         msg = f"expected {expected}, got {_short(err.get('input'))}"
     elif kind == "literal_error":
         msg = f"{err['msg'].lower()}, got {_short(err.get('input'))}"
-    msg = msg.removeprefix("Value error, ")
     line = None
     probe = loc
     while probe and line is None:

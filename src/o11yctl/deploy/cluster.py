@@ -97,7 +97,7 @@ class ReleaseState:
             out.append(f"release is {self.current.status} (revision {self.current.revision}); upgrade again")
         if self.current.chart != self.want_chart:
             out.append(f"chart {self.current.chart} -> {self.want_chart}")
-        if self.current_values is not None and _normal(self.current_values) != _normal(self.want_values):
+        if self.current_values is not None:  # equal values give no lines
             out += [f"values.{c}" for c in describe_changes(_normal(self.current_values), _normal(self.want_values))]
         return out
 
@@ -625,7 +625,7 @@ def _pod_text(pod: Mapping[str, Any]) -> str:
 
 
 def _normal(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+    return json.loads(json.dumps(value, default=str))  # describe_changes sorts the keys itself
 
 
 def _seconds(duration: str) -> float:

@@ -216,15 +216,13 @@ def judge_claims(facts: Facts) -> list[Finding]:
         waiting = any(e.reason == "WaitForFirstConsumer" for e in events)
         pv_name = claim.volume_name or expected_pv.get(claim.name, "")
         found = _claim_findings(facts, claim, pv_name, events)
-        if not found and not waiting:
-            other = [e for e in events if e.reason != "WaitForFirstConsumer"]
-            if other:
-                found.append(_claim_finding(
-                    facts, claim, "pvc.pending", "Kubernetes did not bind the claim",
-                    [e.describe() for e in other[-2:]],
-                    f"see `kubectl describe pvc -n {claim.namespace} {claim.name}`; "
-                    "`o11yctl install --only volumes` re-applies o11yctl's PV and PVC",
-                ))
+        if not found and not waiting and events:  # (none of the events is WaitForFirstConsumer then)
+            found.append(_claim_finding(
+                facts, claim, "pvc.pending", "Kubernetes did not bind the claim",
+                [e.describe() for e in events[-2:]],
+                f"see `kubectl describe pvc -n {claim.namespace} {claim.name}`; "
+                "`o11yctl install --only volumes` re-applies o11yctl's PV and PVC",
+            ))
         out += found
     return out
 

@@ -62,7 +62,7 @@ def encoded_forms(secret: str | bytes) -> set[str]:
         forms.add(text)
         forms.add(json.dumps(text)[1:-1])
         forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
-        for encoded in (quote(text, safe=""), quote(text), quote_plus(text, safe=""), quote_plus(text)):
+        for encoded in (quote(text, safe=""), quote(text), quote_plus(text)):  # quote_plus keeps no "/" by default
             forms.add(encoded)
             forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded))
     for form in _base64_forms(raw):

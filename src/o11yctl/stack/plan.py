@@ -238,7 +238,7 @@ def _node_dir_steps(cfg: Config, c: Component) -> list[Step]:
     if not c.node_dirs or c.node_owner is None:
         return []
     uid, gid = c.node_owner
-    root = cfg.object_storage.root.rstrip("/")
+    root = cfg.object_storage.root  # the config keeps it without a final "/"
     steps = []
     for node in store_nodes(cfg):
         for i, directory in enumerate(c.node_dirs):
@@ -254,9 +254,7 @@ def _node_dir_steps(cfg: Config, c: Component) -> list[Step]:
 def _step_of(stack: Stack, name: str) -> str:
     """The id of the step that finishes a component (what others wait for)."""
     c = stack.get(name)
-    if c.release:
-        return f"helm.{name}"
-    return "namespace" if name == "namespace" else name
+    return f"helm.{name}" if c.release else name
 
 
 def _manifest_step(cfg: Config, stack: Stack, c: Component, in_namespace: tuple[str, ...]) -> Step:
