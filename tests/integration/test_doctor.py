@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from tests.lab import doctor_lab
-from tests.lab.doctor_lab import NS, event, pod, seed_stack
+from tests.lab.doctor_lab import NS, event, pod, read_bundle, seed_stack
 from tests.lab.fake_helm import FakeHelm
 from tests.lab.fake_kube import KubeLab
 from tests.lab.helm_lab import helm_binary, helm_env, release_secret
@@ -473,16 +472,6 @@ def _forms(value: str) -> dict[str, str]:
             "url-plus": quote_plus(value), "url-lower": quote(value, safe="").lower()}
 
 
-def _bundle(path: Path) -> dict[str, str]:
-    with tarfile.open(path, "r:gz") as tar:
-        out = {}
-        for member in tar.getmembers():
-            fh = tar.extractfile(member)
-            assert fh is not None
-            out[member.name.split("/", 1)[1]] = fh.read().decode()
-        return out
-
-
 def _seed_secrets(lab: KubeLab) -> None:
     api = lab.api
     b64 = base64.b64encode
@@ -539,7 +528,7 @@ def test_bundle_holds_what_a_maintainer_needs_and_no_secret(lab: KubeLab, tmp_pa
     assert code == 1 and doc["bundle"]["path"] == str(out.resolve())
     assert [f["id"] for f in doc["findings"]] == ["crashloop.ownership"]
     assert oct(out.stat().st_mode & 0o777) == "0o600"
-    files = _bundle(out)
+    files = read_bundle(out)
     for expected in ("MANIFEST.txt", "o11yctl/version.txt", "o11yctl/config.yaml", "doctor/findings.json",
                      "cluster/nodes.yaml", "cluster/persistentvolumes.yaml", f"{NS}/persistentvolumeclaims.yaml",
                      f"{NS}/pods.yaml", f"{NS}/events.yaml", f"{NS}/events.txt", f"{NS}/services.yaml",
@@ -568,7 +557,7 @@ def test_bundle_without_helm_says_so(lab: KubeLab, tmp_path: Path, monkeypatch: 
     out = tmp_path / "b.tar.gz"
     code, doc = doctor(lab, tmp_path, "--bundle", str(out))
     assert code == 0 and doc["findings"] == []
-    files = _bundle(out)
+    files = read_bundle(out)
     assert "helm status and values not collected: " in files["MANIFEST.txt"]
     assert not any(name.startswith("helm/") for name in files)
     _assert_clean(files, KNOWN)
@@ -590,7 +579,7 @@ def test_bundle_with_the_real_helm_reading_release_records(lab: KubeLab, tmp_pat
     out = tmp_path / "real.tar.gz"
     code, doc = doctor(lab, tmp_path, "--bundle", str(out))
     assert code == 0, doc
-    files = _bundle(out)
+    files = read_bundle(out)
     assert "helm/grafana/status.json" in files and "[REDACTED]" in files["helm/grafana/values.yaml"]
     assert json.loads(files["helm/grafana/status.json"])["info"]["status"] == "deployed"
     _assert_clean(files, KNOWN)

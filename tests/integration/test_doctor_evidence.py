@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 from tests.lab import doctor_lab
-from tests.lab.doctor_lab import NS, event, pod, seed_stack
+from tests.lab.doctor_lab import NS, event, pod, read_bundle, seed_stack
 from tests.lab.fake_kube import FakeKube, KubeLab
 from tests.lab.fake_observability import FakeGrafana, FakeLoki, FakeTempo, Reply
 from tests.lab.sshd import free_port
@@ -87,16 +86,6 @@ def the(doc: dict[str, Any], fid: str, subject: str | None = None) -> dict[str, 
     return found[0]
 
 
-def bundle(path: Path) -> dict[str, str]:
-    with tarfile.open(path, "r:gz") as tar:
-        out = {}
-        for member in tar.getmembers():
-            fh = tar.extractfile(member)
-            assert fh is not None
-            out[member.name.split("/", 1)[1]] = fh.read().decode()
-        return out
-
-
 # --- the cluster ------------------------------------------------------------------------------
 
 
@@ -153,7 +142,7 @@ def test_the_bundle_says_which_logs_are_missing_and_why(lab: Lab, tmp_path: Path
     code, doc = lab.cli("doctor", "--bundle", str(out))
     assert code == 1
     assert [f["subject"] for f in doc["findings"] if f["id"] == "kubelet.unreachable"] == ["node/node-1", "node/node-2"]
-    files = bundle(out)
+    files = read_bundle(out)
     manifest = files["MANIFEST.txt"]
     assert ("logs of 5 pods (alloy-n1, alloy-n2, grafana-5d8f7c9b6-x2x4z, loki-0, tempo-0): the API server could not "
             "reach the kubelets on node-1, node-2 (dial tcp 10.0.0.102:10250: connect: no route to host; "
@@ -170,7 +159,7 @@ def test_a_bundle_of_a_healthy_cluster_leaves_no_log_out(lab: Lab, tmp_path: Pat
     out = tmp_path / "support.tar.gz"
     code, doc = lab.cli("doctor", "--bundle", str(out))
     assert code == 0 and doc["findings"] == []
-    manifest = bundle(out)["MANIFEST.txt"]
+    manifest = read_bundle(out)["MANIFEST.txt"]
     assert "logs of" not in manifest and "helm status and values not collected" in manifest
 
 

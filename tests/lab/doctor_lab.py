@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import re
+import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -168,13 +170,7 @@ def seed_route(api: FakeKube, cfg: Config | None = None) -> None:
     for doc in yaml.safe_load_all(render_files(build_context(cfg or default_config()))["05-grafana-httproute.yaml"]):
         if doc:
             api.seed(doc, manager="o11yctl")
-    api.update_status("gateway.networking.k8s.io/v1", "HTTPRoute", "grafana", NS, {"parents": [{
-        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg", "namespace": "default",
-                      "sectionName": "http"},
-        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
-        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route is accepted"},
-                       {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
-                        "message": "Resolved all the Object references for the Route"}]}]})
+    accept_grafana_route(api)
 
 
 @contextmanager
@@ -196,3 +192,25 @@ def serving_services(api: FakeKube, cfg: Config | None = None) -> Iterator[tuple
 def replace(api: FakeKube, obj: Mapping[str, Any], *, manager: str = "kubelet") -> dict[str, Any]:
     """Store ``obj`` in place of the object of the same kind and name (as a controller's write would)."""
     return api.seed(copy.deepcopy(dict(obj)), manager=manager)
+
+
+def accept_grafana_route(api: FakeKube, namespace: str = NS) -> None:
+    """The status the Gateway's controller writes on the HTTPRoute ``grafana`` it accepted (Gateway default/eg)."""
+    api.update_status("gateway.networking.k8s.io/v1", "HTTPRoute", "grafana", namespace, {"parents": [{
+        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg", "namespace": "default",
+                      "sectionName": "http"},
+        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route is accepted"},
+                       {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
+                        "message": "Resolved all the Object references for the Route"}]}]})
+
+
+def read_bundle(path: Path) -> dict[str, str]:
+    """A support bundle's files by their path inside its top directory."""
+    with tarfile.open(path, "r:gz") as tar:
+        out = {}
+        for member in tar.getmembers():
+            fh = tar.extractfile(member)
+            assert fh is not None
+            out[member.name.split("/", 1)[1]] = fh.read().decode()
+        return out

@@ -23,6 +23,7 @@ import yaml
 from o11yctl.config import parse_config
 from o11yctl.stack.context import build_context
 from o11yctl.stack.render import render_files
+from tests.lab.doctor_lab import accept_grafana_route
 from tests.lab.fake_kube import FakeKube, KubeLab
 from tests.lab.fake_observability import (
     FakeGateway,
@@ -137,13 +138,7 @@ def running_stack(kube: KubeLab, sshd: Sshd, user: TestUser, storage_root: Path,
         for doc in yaml.safe_load_all(rendered[name]):
             if doc:
                 api.seed(doc, manager="o11yctl")
-    api.update_status("gateway.networking.k8s.io/v1", "HTTPRoute", "grafana", NS, {"parents": [{
-        "parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg", "namespace": "default",
-                      "sectionName": "http"},
-        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
-        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Route is accepted"},
-                       {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
-                        "message": "Resolved all the Object references for the Route"}]}]})
+    accept_grafana_route(api)
     # The charts label every pod with its chart's name and its release (app.kubernetes.io/instance).
     api.seed(pod("loki-0", "node-2", labels("loki"), claim="loki-pvc"), manager="kubelet")
     api.seed(pod("tempo-0", "node-2", labels("tempo"), claim="tempo-pvc"), manager="kubelet")
