@@ -683,46 +683,37 @@ def judge_object_storage(facts: Facts) -> list[Finding]:
     host = store.rsplit(":", 1)[0]
     # the request's URL names the store; the dial after it says why it failed
     unreachable = re.compile(rf"{re.escape(host)}.*(dial tcp|no such host|i/o timeout|connection refused)")
+    written = "Data not written to the object store"
+    # (what the log says, finding id, symptom, cause, fix): the first that matches names a container's problem
+    kinds = (
+        (_S3_NO_BUCKET, "object.bucket-missing", written, "a bucket {c} writes to does not exist at {store}",
+         "create it on the store (the in-cluster store makes its buckets on install: `o11yctl install --only "
+         "store`), or fix object_storage.buckets"),
+        (_S3_KEYS, "object.credentials-refused", written, "the object store at {store} refuses {c}'s keys",
+         "fix the keys in the credentials Secret (object_storage.credentials_secret), then restart: kubectl "
+         "rollout restart statefulset -n {ns} {c}"),
+        (unreachable, "object.unreachable", written, "{c} cannot reach the object store at {store}",
+         "check the store's pods (`o11yctl verify --only store`) or object_storage.endpoint, and the network "
+         "between the nodes (`o11yctl fix-vxlan --check`)"),
+        (_RING, "ring.not-formed", "Pushes or queries refused",
+         "{c}'s replicas have not formed their ring (memberlist): too few are up and joined",
+         "wait for every replica to be Ready (`kubectl get pods -n {ns} -l app.kubernetes.io/instance={c}`); if "
+         "one stays down, `o11yctl doctor` names why; a network between the nodes that drops traffic keeps them "
+         "apart (`o11yctl fix-vxlan --check`)"),
+    )
     out: list[Finding] = []
     for pod in facts.pods:
         if pod.component not in facts.expected.object_storage:
             continue
+        words = {"c": pod.component, "store": store, "ns": ns}
         for c in pod.containers:
             lines = _logs(facts, pod, c)
-            seen = f"log of {pod.name}/{c.name}"
-            line = _first(lines, _S3_NO_BUCKET)
-            if line is not None:
-                out.append(Finding(
-                    "object.bucket-missing", pod.component, pod.subject, "Data not written to the object store",
-                    f"a bucket {pod.component} writes to does not exist at {store}", (f"{seen}: {_clip(line)}",),
-                    "create it on the store (the in-cluster store makes its buckets on install: `o11yctl install "
-                    "--only store`), or fix object_storage.buckets"))
-                continue
-            line = _first(lines, _S3_KEYS)
-            if line is not None:
-                out.append(Finding(
-                    "object.credentials-refused", pod.component, pod.subject, "Data not written to the object store",
-                    f"the object store at {store} refuses {pod.component}'s keys", (f"{seen}: {_clip(line)}",),
-                    "fix the keys in the credentials Secret (object_storage.credentials_secret), then restart: "
-                    f"kubectl rollout restart statefulset -n {ns} {pod.component}"))
-                continue
-            line = _first(lines, unreachable)
-            if line is not None:
-                out.append(Finding(
-                    "object.unreachable", pod.component, pod.subject, "Data not written to the object store",
-                    f"{pod.component} cannot reach the object store at {store}", (f"{seen}: {_clip(line)}",),
-                    "check the store's pods (`o11yctl verify --only store`) or object_storage.endpoint, and the "
-                    "network between the nodes (`o11yctl fix-vxlan --check`)"))
-                continue
-            line = _first(lines, _RING)
-            if line is not None:
-                out.append(Finding(
-                    "ring.not-formed", pod.component, pod.subject, "Pushes or queries refused",
-                    f"{pod.component}'s replicas have not formed their ring (memberlist): too few are up and "
-                    "joined", (f"{seen}: {_clip(line)}",),
-                    f"wait for every replica to be Ready (`kubectl get pods -n {ns} -l "
-                    f"app.kubernetes.io/instance={pod.component}`); if one stays down, `o11yctl doctor` names why; "
-                    "a network between the nodes that drops traffic keeps them apart (`o11yctl fix-vxlan --check`)"))
+            for pattern, fid, symptom, cause, fix in kinds:
+                line = _first(lines, pattern)
+                if line is not None:
+                    out.append(Finding(fid, pod.component, pod.subject, symptom, cause.format(**words),
+                                       (f"log of {pod.name}/{c.name}: {_clip(line)}",), fix.format(**words)))
+                    break
     return out
 
 
