@@ -741,9 +741,10 @@ class _AppsV1:
             return None
         if name and sub == ["scale"]:
             return self._scale(rtype, method, namespace, name, query, headers, body, path)
-        if method == "DELETE" and not sub:
-            raise fake._unexpected(method, path, 501, why="deleting a StatefulSet (the garbage collector deleting "
-                                                          "its pods) is not modelled")
+        if method == "DELETE" and not sub and _delete_options(query, body, headers.get("Content-Type", "")).get(
+                "propagationPolicy") != "Orphan":
+            raise fake._unexpected(method, path, 501, why="deleting a StatefulSet with its pods (the garbage "
+                                                          "collector's cascade) is not modelled; only Orphan is")
         return None
 
     def _apps_validate(self, rtype: ResourceType, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
@@ -1732,6 +1733,7 @@ class FakeKube(_AppsV1):
         self._sync_volumes()
         self._pv_protection_pass()
         self._statefulset_pass()
+        self._garbage_collector_pass()
         after = dict((k, o["metadata"].get("resourceVersion")) for k, o in self.store.items())
         return before != after
 
@@ -1844,6 +1846,32 @@ class FakeKube(_AppsV1):
                 changed = True
         if changed:
             self._write_status(key, status, manager="kube-controller-manager")
+
+    def _garbage_collector_pass(self) -> None:
+        """The garbage collector's orphaning (kubernetes ``pkg/controller/garbagecollector/garbagecollector.go``,
+        ``attemptToOrphanWorker``, ``orphanDependents``, ``removeFinalizer``): for an object being deleted with
+        the ``orphan`` finalizer, every object in its namespace that names it in ``metadata.ownerReferences``
+        (by uid) loses that reference, then the finalizer is removed (and the object goes with its last one).
+        The cascade of a Background or Foreground deletion is not modelled (refused where it matters)."""
+        for key, owner in list(self.store.items()):
+            meta = owner["metadata"]
+            if key not in self.store or not meta.get("deletionTimestamp") or "orphan" not in (
+                    meta.get("finalizers") or []):
+                continue
+            uid = meta.get("uid")
+            for dkey, dependent in list(self.store.items()):
+                refs = dependent["metadata"].get("ownerReferences") or []
+                if dkey[3] != key[3] or not any(r.get("uid") == uid for r in refs):
+                    continue
+                new = copy.deepcopy(dependent)
+                kept = [r for r in refs if r.get("uid") != uid]
+                if kept:
+                    new["metadata"]["ownerReferences"] = kept
+                else:
+                    new["metadata"].pop("ownerReferences", None)
+                self._update(self.types[dkey[:3]], dkey, dependent, new, "generic-garbage-collector")
+            self._update_finalizers(key, [f for f in meta["finalizers"] if f != "orphan"],
+                                    manager="generic-garbage-collector")
 
     def _pvc_protection_pass(self) -> None:
         """The PVC protection controller (kubernetes ``pkg/controller/volume/pvcprotection/
@@ -2439,7 +2467,7 @@ class FakeKube(_AppsV1):
         options = _delete_options(query, body, headers.get("Content-Type", ""))
         unsupported = sorted(set(options) - {"gracePeriodSeconds", "propagationPolicy", "dryRun", "kind",
                                              "apiVersion"})
-        if options.get("propagationPolicy") not in (None, "Background") or unsupported:
+        if options.get("propagationPolicy") not in (None, "Background", "Orphan") or unsupported:
             raise self._unexpected("DELETE", path, 501, why="delete options the fake does not model (the garbage "
                                    f"collector's finalizers, preconditions): {options}")
         if rtype.kind == "CustomResourceDefinition":
@@ -2451,11 +2479,13 @@ class FakeKube(_AppsV1):
         key = self._key(rtype, namespace, name)
         self._get(rtype, namespace, name)
         dry = "All" in (options.get("dryRun") or [])
-        out, _gone = self._delete_object(rtype, key, options.get("gracePeriodSeconds"), dry=dry, method="DELETE")
+        out, _gone = self._delete_object(rtype, key, options.get("gracePeriodSeconds"), dry=dry, method="DELETE",
+                                         orphan=options.get("propagationPolicy") == "Orphan")
         return _json_answer(200, out)
 
     def _delete_object(self, rtype: ResourceType, key: tuple[str, str, str, str, str], grace: int | None, *,
-                       dry: bool = False, method: str | None = None) -> tuple[dict[str, Any], bool]:
+                       dry: bool = False, method: str | None = None, orphan: bool = False
+                       ) -> tuple[dict[str, Any], bool]:
         """Delete one stored object as the registry does; (what DELETE answers, whether it is gone).
 
         - a Namespace (``pkg/registry/core/namespace/storage/storage.go``, ``REST.Delete``): the first
@@ -2469,9 +2499,17 @@ class FakeKube(_AppsV1):
         - any object with finalizers (``Store.updateForGracefulDeletionAndFinalizers``,
           ``markAsDeleting``): ``deletionTimestamp`` now, ``deletionGracePeriodSeconds`` 0; it goes
           when the last finalizer is removed;
+        - ``propagationPolicy: Orphan`` (``deletionFinalizersForGarbageCollection``, ``shouldOrphanDependents``):
+          the ``orphan`` finalizer replaces ``orphan``/``foregroundDeletion`` among the object's finalizers, so
+          the deletion waits as above until the garbage collector has orphaned the dependents
+          (:meth:`_garbage_collector_pass`);
         - else the object goes at once.
         """
         obj = self.store[key]
+        if orphan:
+            obj = copy.deepcopy(obj)
+            kept = [f for f in obj["metadata"].get("finalizers") or [] if f not in ("orphan", "foregroundDeletion")]
+            obj["metadata"]["finalizers"] = [*kept, "orphan"]
         meta = obj["metadata"]
         if rtype.kind == "Namespace" and not rtype.group:
             if not meta.get("deletionTimestamp"):

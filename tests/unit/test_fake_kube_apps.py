@@ -182,3 +182,41 @@ def test_what_the_fake_does_not_model_is_refused() -> None:
                        "application/merge-patch+json")
     assert status == 200 and sts["metadata"]["annotations"] == {"a": "1"}
     api.check_clean()
+
+
+def test_an_orphan_deletion_keeps_the_pods_and_a_new_set_adopts_them() -> None:
+    api = cluster()
+    pod_uid = api.obj("v1", "Pod", "loki-0", NS)["metadata"]["uid"]  # type: ignore[index]
+    set_uid = api.obj("apps/v1", "StatefulSet", "loki", NS)["metadata"]["uid"]  # type: ignore[index]
+    # deletionFinalizersForGarbageCollection: the `orphan` finalizer; the object is answered while it waits
+    status, answer = call(api, "DELETE", f"/apis/apps/v1/namespaces/{NS}/statefulsets/loki",
+                          {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"})
+    assert status == 200 and answer["kind"] == "StatefulSet"
+    assert answer["metadata"]["finalizers"] == ["orphan"] and answer["metadata"]["deletionTimestamp"]
+    # the garbage collector's next pass: the pod loses its owner, the finalizer goes, and with it the set
+    api.settle()
+    assert api.obj("apps/v1", "StatefulSet", "loki", NS) is None
+    pod = api.obj("v1", "Pod", "loki-0", NS)
+    assert pod is not None and pod["metadata"]["uid"] == pod_uid and "ownerReferences" not in pod["metadata"]
+    assert pod["status"]["phase"] == "Running"
+    assert api.obj("v1", "PersistentVolumeClaim", "loki-pvc", NS) is not None
+    # a new set of the same name and selector adopts the orphan (ClaimPods), as the next release's would
+    labels = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki"}
+    api.add_statefulset({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "loki", "namespace": NS},
+                         "spec": {"replicas": 1, "podManagementPolicy": "Parallel", "serviceName": "loki-headless",
+                                  "selector": {"matchLabels": labels},
+                                  "template": {"metadata": {"labels": labels},
+                                               "spec": {"containers": [{"name": "loki", "image": "grafana/loki"}]}}}})
+    api.settle()
+    owner = api.obj("v1", "Pod", "loki-0", NS)["metadata"]["ownerReferences"]  # type: ignore[index]
+    new_uid = api.obj("apps/v1", "StatefulSet", "loki", NS)["metadata"]["uid"]  # type: ignore[index]
+    assert [r["uid"] for r in owner] == [new_uid] and new_uid != set_uid
+    api.check_clean()
+
+
+def test_a_statefulset_deleted_with_its_pods_is_not_modelled() -> None:
+    api = cluster()
+    status, _ = call(api, "DELETE", f"/apis/apps/v1/namespaces/{NS}/statefulsets/loki",
+                     {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"})
+    assert status == 501 and len(api.unexpected) == 1
+    assert api.obj("apps/v1", "StatefulSet", "loki", NS) is not None

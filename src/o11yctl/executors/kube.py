@@ -448,11 +448,16 @@ class Kube:
                                body=dict(patch), content_type=MERGE_PATCH,
                                query={"fieldManager": FIELD_MANAGER}))
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete one object (background propagation). Returns False when it was already gone."""
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
+               propagation: str = "Background") -> bool:
+        """Delete one object. Returns False when it was already gone.
+
+        ``propagation``: ``Background`` (its dependents go after it) or ``Orphan`` (they stay, without
+        their owner: ``kubectl delete --cascade=orphan``).
+        """
         ref = ObjectRef(api_version, kind, name, namespace)
         resp = self.request("DELETE", self.path(api_version, kind, name, namespace), what=f"delete {ref}",
-                            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+                            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation})
         if resp.status == 404:
             return False
         if resp.status not in (200, 202):
