@@ -621,6 +621,76 @@ def move_data(
     _run("move-data", json_output, debug, body)
 
 
+@app.command(epilog="""\
+Examples:
+
+  o11yctl migrate -c scalable.yaml --dry-run        where the move stands, and the plan of the stage due
+
+  o11yctl migrate -c scalable.yaml --dry-run --stage bridge   a stage's plan, offline
+
+  o11yctl migrate -c scalable.yaml                  run the stage due (asks first; --yes skips the question)
+
+Moves a single-node install to profile scalable in two stages, one retention apart. The
+config is the profile scalable one, with the installed stack's namespace and storage node.
+1 (bridge): the single-node install stays; Loki writes to the bucket from the next UTC day
+(older logs are still read from its volume), Tempo from now (the traces on its volume are no
+longer shown); a ConfigMap records the day. 2 (finish), once Loki's retention has passed
+since that day: Loki's and Tempo's StatefulSets are deleted with --cascade=orphan and
+profile scalable is installed. The old claims, volumes and directories are never deleted.
+Before stage 2 is due, migrate changes nothing and exits 1; --early finishes anyway.
+""")
+def migrate(
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read where the move stands and print the plan of the "
+                                                             "stage due; change nothing.")] = False,
+    stage: Annotated[str | None, typer.Option(
+        "--stage", metavar="bridge|finish", autocompletion=_complete_names(lambda: ("bridge", "finish")),
+        help="With --dry-run: print that stage's plan offline, without contacting the cluster.")] = None,
+    early: Annotated[bool, typer.Option("--early", help="Finish before Loki's retention has passed since the bucket "
+                                                         "period began (older logs stay on the volume, unshown).")]
+    = False,
+    yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    accept_new_host_keys: AcceptNewOpt = False,
+    ask_sudo_password: AskSudoOpt = False,
+    sudo_password_stdin: SudoStdinOpt = False,
+    recover: Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")] = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move a single-node install to profile scalable, data kept (two stages, one retention apart)."""
+
+    def body() -> Report:
+        from o11yctl.errors import UsageError
+
+        if stage not in (None, "bridge", "finish"):
+            raise UsageError(f"--stage: unknown stage {stage!r}", hint="choose bridge or finish")
+        if stage is not None and not dry_run:
+            raise UsageError("--stage goes with --dry-run", hint="migrate runs the stage that is due; "
+                                                                "`--dry-run --stage bridge|finish` prints one offline")
+        cfg = _load(config)
+        if dry_run:
+            from o11yctl.deploy.migrate import dry_run as migrate_dry_run
+
+            if stage is not None:
+                return migrate_dry_run(cfg, None, stage=stage, early=early)
+            with _access(cfg, kubeconfig=kubeconfig, context=context) as access:
+                return migrate_dry_run(cfg, access, stage=None, early=early)
+        from o11yctl import ui
+        from o11yctl.deploy.migrate import MigrateOptions, run_migrate
+
+        progress = ui.Progress()
+        with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
+                     sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
+                progress.running():
+            return run_migrate(cfg, access, MigrateOptions(early=early, assume_yes=yes, recover=recover),
+                               callbacks=_walk_callbacks(progress),
+                               confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
+
+    _run("migrate", json_output, debug, body)
+
+
 def _url_option(flag: str, env: str, text: str) -> Any:
     return typer.Option(flag, envvar=env, show_envvar=True, help=text, metavar="URL")
 

@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -613,6 +614,22 @@ class Config(_Strict):
             raise _KeyedError(("components", "loki", "replicas"),
                               f"{self.components.loki.replicas} replicas, one per node, need as many nodes; "
                               f"{room} may take Loki (components.loki.nodes, else nodes)")
+
+    #: Set by `o11yctl migrate` only, never read from a file: the first UTC day (YYYY-MM-DD) Loki writes to
+    #: the bucket while a single-node install moves to profile scalable (:mod:`o11yctl.stack.migrate`).
+    _bridge_from: str | None = PrivateAttr(default=None)
+
+    @property
+    def bridge_from(self) -> str | None:
+        """The migration's first stage: the day Loki's bucket period starts (None: not migrating)."""
+        return self._bridge_from
+
+    def bridged(self, day: str) -> Config:
+        """This (profile scalable) config as the migration's first stage deploys it: the single-node
+        install kept on its volumes, Loki and Tempo writing to the object store from ``day``."""
+        out = self.model_copy()
+        out._bridge_from = day
+        return out
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

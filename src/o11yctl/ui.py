@@ -249,7 +249,13 @@ def print_plan(report: Report) -> None:
     """Print an install plan (``--dry-run``): numbered steps, the exact commands under each."""
     steps = report.extra["plan"]
     assert isinstance(steps, list)
-    out.print(Text(f"o11yctl install plan for namespace {report.extra['namespace']}: {len(steps)} steps; each "
+    migration = report.extra.get("migration")
+    if isinstance(migration, dict):
+        out.print(Text(f"Moving namespace {report.extra['namespace']} to profile scalable ({migration['stage']}):",
+                       style="bold"))
+        for line in migration["lines"]:
+            out.print(Text(f"  - {line}"), soft_wrap=True)
+    out.print(Text(f"o11yctl {report.command} plan for namespace {report.extra['namespace']}: {len(steps)} steps; each "
                    f"starts once the steps it comes after have finished, up to {report.extra.get('parallel', 1)} "
                    "at once", style="bold"))
     for step in steps:

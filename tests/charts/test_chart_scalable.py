@@ -222,3 +222,67 @@ def test_the_policies_select_the_scalable_charts_pods(helm_template: HelmTemplat
         for other, other_labels in pods.items():
             if other != name:
                 assert not any(all(pod.get(k) == v for k, v in selector.items()) for pod in other_labels)
+
+
+# --- the move from single-node: `o11yctl migrate`'s bridge stage ----------------------------------------------
+
+
+@pytest.fixture
+def bridge_ctx() -> dict[str, Any]:
+    return build_context(parse_config(CONFIG).bridged("2026-12-06"))
+
+
+def _volume_of(pod: dict[str, Any], mount_path: str) -> dict[str, Any]:
+    """The pod volume mounted at ``mount_path`` in the main container."""
+    name = next(m["name"] for c in pod["containers"] for m in c.get("volumeMounts") or []
+                if m["mountPath"] == mount_path)
+    return dict(next(v for v in pod["volumes"] if v["name"] == name))
+
+
+def test_the_bridge_keeps_loki_on_its_claim_and_adds_the_bucket_period(
+        helm_template: HelmTemplate, ctx: dict[str, Any], bridge_ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, bridge_ctx, "loki", "loki")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    pod = _pod(sts)
+    assert pod is not None and sts["spec"]["replicas"] == 1 and not sts["spec"].get("volumeClaimTemplates")
+    assert _volume_of(pod, "/var/loki")["persistentVolumeClaim"] == {"claimName": "loki-pvc"}
+    assert any(t.get("key") == "heavy" for t in pod.get("tolerations") or [])  # the storage node's taint
+    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
+                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
+                            ["data"]["config.yaml"])
+    assert [(p["from"], p["object_store"]) for p in config["schema_config"]["configs"]] == [
+        ("2024-04-01", "filesystem"), ("2026-12-06", "s3")]
+    assert config["storage_config"]["filesystem"]["directory"] == "/var/loki/chunks"
+    s3 = config["common"]["storage"]["s3"]
+    assert s3["bucketnames"] == "loki-chunks" and PLACEHOLDER.match(s3["access_key_id"])
+    assert config["compactor"]["delete_request_store"] == "filesystem"
+    assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
+    assert _no_literal_credentials(objects) == []
+    # the finish stage deletes this StatefulSet (orphan) for the scalable one: same name, same selector, so
+    # the new one adopts the running pod; its claims differ (the reason it cannot be updated in place)
+    scalable = next(o for o in _template(helm_template, ctx, "loki", "loki") if o["kind"] == "StatefulSet")
+    assert scalable["metadata"]["name"] == sts["metadata"]["name"] == "loki"
+    assert scalable["spec"]["selector"] == sts["spec"]["selector"]
+    assert scalable["spec"]["volumeClaimTemplates"] and not sts["spec"].get("volumeClaimTemplates")
+
+
+def test_the_bridge_keeps_tempo_on_its_claim_with_its_blocks_in_the_bucket(
+        helm_template: HelmTemplate, ctx: dict[str, Any], bridge_ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, bridge_ctx, "tempo", "tempo")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    pod = _pod(sts)
+    assert pod is not None and sts["spec"]["replicas"] == 1 and not sts["spec"].get("volumeClaimTemplates")
+    assert _volume_of(pod, "/var/tempo")["persistentVolumeClaim"] == {"claimName": "tempo-pvc"}
+    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
+        o.get("data") or {}))["data"]["tempo.yaml"])
+    trace = config["storage"]["trace"]
+    assert trace["backend"] == "s3" and trace["s3"]["bucket"] == "tempo-traces" and "local" not in trace
+    assert trace["wal"]["path"] == "/var/tempo/wal"
+    tempo = next(c for c in pod["containers"] if c["name"] == "tempo")
+    assert "-config.expand-env=true" in tempo["args"]
+    assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
+    assert _no_literal_credentials(objects) == []
+    scalable = next(o for o in _template(helm_template, ctx, "tempo", "tempo") if o["kind"] == "StatefulSet")
+    assert scalable["metadata"]["name"] == sts["metadata"]["name"] == "tempo"
+    assert scalable["spec"]["selector"] == sts["spec"]["selector"]
+    assert scalable["spec"]["volumeClaimTemplates"] and not sts["spec"].get("volumeClaimTemplates")

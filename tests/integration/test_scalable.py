@@ -243,6 +243,154 @@ def test_a_single_node_install_is_not_overwritten_and_the_migration_is_said(
     assert refused.exit_code == 3, refused.output
     message = refused.doc["error"]["message"]
     assert "holds a single-node install (claims loki-pvc" in message
-    assert "1. keep the single-node install and add object storage to it" in message
+    assert "1. `o11yctl migrate` keeps the single-node install and adds object storage to it" in message
     assert "the old volumes and directories are kept throughout" in message
+    assert "`o11yctl migrate --dry-run` shows the move" in refused.doc["error"]["hint"]
     assert helm.releases(NS) == {} and kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS) is None
+
+
+# --- moving a single-node install: `o11yctl migrate` ------------------------------------------------------------
+
+
+def _statefulset(release: str, claim: str) -> dict[str, Any]:
+    """A single-node release's StatefulSet as its chart renders it, trimmed to what the move touches (helm's
+    stand-in does not create it): named after the release, selecting its pods by the chart's labels, mounting
+    the runbook's claim."""
+    labels = {"app.kubernetes.io/name": release, "app.kubernetes.io/instance": release}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": release, "namespace": NS},
+            "spec": {"replicas": 1, "serviceName": f"{release}-headless", "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": release, "image": "example"}],
+                                           "volumes": [{"name": "storage",
+                                                        "persistentVolumeClaim": {"claimName": claim}}]}}}}
+
+
+def _configs(tmp_path: Path, root: Path, sshd: Sshd, user: Any, endpoint: str) -> tuple[Path, Path]:
+    """The installed single-node stack's config and the profile scalable one it moves to (same nodes, storage
+    node, root and namespace; an external store)."""
+    ssh = f", ssh_host: {sshd.address}, ssh_port: {sshd.port}, ssh_user: {user.name}, ssh_key: {user.key}"
+    write_known_hosts(tmp_path / "known_hosts", sshd)
+    common = ("charts:\n  set: current\n" + _nodes(ssh) + f"storage:\n  node: node-2\n  root: {root}\n"
+              f"ssh:\n  known_hosts: {tmp_path / 'known_hosts'}\n"
+              f"route:\n  url: http://127.0.0.1:{free_port()}/grafana\n")
+    single, scalable = tmp_path / "single.yaml", tmp_path / "scalable.yaml"
+    single.write_text(common)
+    scalable.write_text("profile: scalable\n" + common
+                        + f"object_storage:\n  store: external\n  endpoint: {endpoint}\n")
+    return single, scalable
+
+
+def test_migrate_moves_a_single_node_install_in_two_stages_and_keeps_its_data(
+        kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, sshd: Sshd, lab_users: TestUsers, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from o11yctl.stack.migrate import bridge_day
+
+    api = kube_cluster.api
+    _pods(kube_cluster, store=False)
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", SECRET)
+    with open_directory() as root:
+        single, scalable = _configs(tmp_path, root, sshd, lab_users.nopasswd, s3.url)
+        assert run(kube_cluster, single, "--yes").exit_code == 0
+        for release in ("loki", "tempo"):
+            api.add_statefulset(_statefulset(release, f"{release}-pvc"))
+        api.settle()  # the statefulset controller adopts loki-0 and tempo-0 (and removes the lab's loki-1, loki-2)
+        (root / "loki" / "chunks").mkdir(exist_ok=True)
+        (root / "loki" / "chunks" / "old-chunk").write_text("logs from before the move")
+        pvs = {c: api.obj("v1", "PersistentVolume", f"{c}-pv") for c in ("loki", "tempo")}
+
+        refused = run(kube_cluster, scalable, "--yes")
+        assert refused.exit_code == 3 and "`o11yctl migrate --dry-run`" in refused.doc["error"]["hint"]
+
+        # stage 1: where the move stands, then the bridge
+        day = bridge_day(datetime.now(UTC))
+        planned = run(kube_cluster, scalable, "--dry-run", command="migrate")
+        assert planned.exit_code == 0, planned.output
+        info = planned.doc["migration"]
+        assert (info["stage"], info["s3_from"], info["claims"]) == ("bridge", day, ["loki-pvc", "tempo-pvc"])
+        ids = [s["id"] for s in planned.doc["plan"]]
+        assert ids.index("migration") < ids.index("helm.loki") and ids.index("migration") < ids.index("helm.tempo")
+        assert helm.releases(NS)["loki"][-1]["revision"] == 1  # the dry run changed nothing
+
+        bridged = run(kube_cluster, scalable, "--yes", command="migrate")
+        assert bridged.exit_code == 0, bridged.output
+        assert bridged.doc["migration"]["stage"] == "bridged"
+        record = api.obj("v1", "ConfigMap", "o11yctl-migration", NS)
+        assert record is not None and record["data"] == {"stage": "bridged", "s3-from": day,
+                                                         "claims": "loki-pvc,tempo-pvc"}
+        loki = helm.releases(NS)["loki"][-1]["values"]
+        assert [(c["from"], c["object_store"]) for c in loki["loki"]["schemaConfig"]["configs"]] == [
+            ("2024-04-01", "filesystem"), (day, "s3")]
+        assert loki["loki"]["storage_config"]["filesystem"]["directory"] == "/var/loki/chunks"
+        assert loki["singleBinary"]["persistence"]["dataVolumeParameters"]["persistentVolumeClaim"]["claimName"] \
+            == "loki-pvc"
+        tempo = helm.releases(NS)["tempo"][-1]["values"]
+        assert tempo["tempo"]["storage"]["trace"]["backend"] == "s3"
+        assert tempo["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "tempo-pvc"
+        assert api.obj("apps/v1", "StatefulSet", "loki", NS) is not None
+        _never_printed([SECRET], bridged.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
+
+        # before the retention has passed: nothing changes, exit 1, and when it can finish
+        upgrades = [c for c in helm.calls if c[:1] == ["upgrade"]]
+        waiting = run(kube_cluster, scalable, command="migrate")
+        assert waiting.exit_code == 1, waiting.output
+        assert waiting.doc["migration"]["stage"] == "waiting"
+        assert "the move can finish after " in waiting.doc["error"]["message"]
+        assert "--early" in waiting.doc["error"]["hint"]
+        assert [c for c in helm.calls if c[:1] == ["upgrade"]] == upgrades
+        # a single-node install would take Loki off the bucket: refused
+        back = run(kube_cluster, single, "--yes")
+        assert back.exit_code == 3 and "is being moved to profile scalable" in back.doc["error"]["message"]
+
+        # stage 2, early: the StatefulSets go with their pods and claims kept, then profile scalable
+        finished = run(kube_cluster, scalable, "--early", "--yes", command="migrate")
+        assert finished.exit_code == 0, finished.output
+        outcomes = {i["id"]: i["outcome"] for i in finished.doc["items"]}
+        assert outcomes["migration.release.loki"] == outcomes["migration.release.tempo"] == "changed"
+        assert outcomes["migration.record"] == "changed"
+        for release in ("loki", "tempo"):
+            assert api.obj("apps/v1", "StatefulSet", release, NS) is None
+            pod = api.obj("v1", "Pod", f"{release}-0", NS)
+            assert pod is not None and not pod["metadata"].get("ownerReferences")  # orphaned, still running
+            claim = api.obj("v1", "PersistentVolumeClaim", f"{release}-pvc", NS)
+            assert claim is not None and claim["status"]["phase"] == "Bound"
+            pv = api.obj("v1", "PersistentVolume", f"{release}-pv")
+            assert pv is not None and pv["metadata"]["uid"] == pvs[release]["metadata"]["uid"]
+        loki = helm.releases(NS)["loki"][-1]["values"]
+        assert loki["singleBinary"]["replicas"] == 3 and loki["singleBinary"]["persistence"]["enabled"] is True
+        assert (root / "loki" / "chunks" / "old-chunk").read_text() == "logs from before the move"
+        kept = finished.doc["migration"]["kept"]
+        assert len(kept) == 2 and "kubectl delete pvc -n logging loki-pvc && kubectl delete pv loki-pv" in kept[0]
+        record = api.obj("v1", "ConfigMap", "o11yctl-migration", NS)
+        assert record is not None and record["data"]["stage"] == "finished" and record["data"]["s3-from"] == day
+
+        done = run(kube_cluster, scalable, command="migrate")
+        assert done.exit_code == 0 and done.doc["migration"]["stage"] == "finished" and not done.doc["items"]
+        again = run(kube_cluster, scalable, "--yes")
+        assert again.exit_code == 0, again.output  # the kept claims no longer stop a profile scalable install
+
+
+def test_migrate_refuses_what_it_cannot_move(kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path
+                                             ) -> None:
+    config = _external(tmp_path, s3.url)
+    nothing = run(kube_cluster, config, command="migrate")
+    assert nothing.exit_code == 3
+    assert nothing.doc["error"]["message"].startswith("nothing to move: namespace logging holds no single-node")
+
+    single = tmp_path / "single.yaml"
+    single.write_text("charts:\n  set: current\n" + _nodes() + "storage:\n  node: node-2\n")
+    wrong = run(kube_cluster, single, command="migrate")
+    assert wrong.exit_code == 2 and "give it the profile scalable configuration" in wrong.doc["error"]["message"]
+
+    kube_cluster.api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    kube_cluster.api.seed({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": "loki-pvc", "namespace": NS},
+                           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-storage",
+                                    "volumeName": "loki-pv", "resources": {"requests": {"storage": "200Gi"}}}})
+    helm.seed_release("loki", NS, [{"status": "deployed", "chart": "loki-6.21.0"}])
+    old = run(kube_cluster, config, command="migrate")
+    assert old.exit_code == 3
+    assert "runs loki loki-6.21.0, not the chart set current" in old.doc["error"]["message"]
+    assert "o11yctl upgrade --to current" in old.doc["error"]["hint"]

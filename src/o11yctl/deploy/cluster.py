@@ -269,6 +269,12 @@ class Deployer:
                     outcome = "changed" if lines else "unchanged"
                 changes.append(Change(step.id, step.component, f"helm release {step.helm.namespace}/{state.name}",
                                       outcome, tuple(lines), state.current is not None))
+            elif step.action == "orphan" and step.target:
+                kind, name, ns = _target(step.target)
+                present = self.kube.get("apps/v1", kind, name, ns) is not None
+                changes.append(Change(step.id, step.component, step.target, "changed" if present else "unchanged",
+                                      ("deleted, its pods and claims kept (propagation Orphan)",) if present else (),
+                                      present))
             else:
                 what = "storage directories (checked over SSH when install runs)" if step.action == "ssh" else \
                     "readiness (checked when install runs)"
@@ -369,6 +375,19 @@ class Deployer:
             self._wait_gone(ref)
         detail = "; ".join([f"deleted {g}" for g in gone] + [f"{a} not present" for a in absent])
         return StepResult(step.id, step.component, "changed" if gone else "unchanged", detail)
+
+    def orphan_step(self, step: Step) -> StepResult:
+        """Delete a StatefulSet with propagation Orphan and wait until it is gone: its pods keep running,
+        without an owner, until a new StatefulSet of the same name adopts and replaces them."""
+        from o11yctl.executors.kube import ObjectRef
+
+        assert step.target is not None
+        kind, name, ns = _target(step.target)
+        ref = ObjectRef("apps/v1", kind, name, ns)
+        if not self.kube.delete("apps/v1", kind, name, ns, propagation="Orphan"):
+            return StepResult(step.id, step.component, "unchanged", f"{step.target} not present")
+        self._wait_gone(ref)
+        return StepResult(step.id, step.component, "changed", f"deleted {step.target}; its pods and claims kept")
 
     def helm_uninstall_step(self, step: Step) -> StepResult:
         """Remove one release; a release that is not there is fine."""
@@ -559,6 +578,13 @@ class Deployer:
                 raise KubeError(f"{service} did not answer {check.path} within {timeout:g}s (last answer: {last})",
                                 hint=hint)
             self.sleep(min(next(pauses), max(0.0, deadline - time.monotonic())))
+
+
+def _target(target: str) -> tuple[str, str, str]:
+    """``StatefulSet logging/loki`` -> (kind, name, namespace)."""
+    kind, _, where = target.partition(" ")
+    ns, _, name = where.partition("/")
+    return kind, name, ns
 
 
 def _request(claim: Mapping[str, Any]) -> str | None:

@@ -53,6 +53,8 @@ class InstallOptions:
     wait_timeout: float | None = None  # default: charts.timeout
     bind_timeout: float = 30.0
     poll_interval: float = 2.0
+    #: The plan is `migrate`'s finish stage: the single-node install it moves is expected under it.
+    finishing_migration: bool = False
 
 
 class Declined(O11yError):
@@ -104,6 +106,7 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
             plan, kube, helm, recover=options.recover, label_nodes=options.label_nodes,
             allow_chart_mismatch=options.allow_chart_mismatch,
             desired_namespace_labels=_namespace_labels(plan, files),
+            finishing_migration=options.finishing_migration,
         )
         deployer = Deployer(plan, kube, helm, files, DeployOptions(
             recover=options.recover, wait_timeout=options.wait_timeout, poll_interval=options.poll_interval,
@@ -134,7 +137,7 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
                     "and that was not confirmed",
                     hint="see them with `o11yctl install --diff`; re-run with --yes to go ahead")
         handlers.update({"apply": deployer.apply_step, "helm-upgrade": deployer.helm_step,
-                         "wait": deployer.wait_step, "secret": deployer.secret_step})
+                         "wait": deployer.wait_step, "secret": deployer.secret_step, "orphan": deployer.orphan_step})
         before = _label_nodes(kube, facts.node_fixes) if options.label_nodes and facts.node_fixes else []
         try:
             report = apply_plan(plan, handlers, callbacks=callbacks)

@@ -230,7 +230,7 @@ def raise_problems(problems: Sequence[Problem]) -> None:
 
 
 def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool, allow_chart_mismatch: bool,
-           desired_namespace_labels: Mapping[str, str]) -> Facts:
+           desired_namespace_labels: Mapping[str, str], finishing_migration: bool = False) -> Facts:
     """Check everything the plan's steps need, and return what was learned.
 
     Args:
@@ -241,6 +241,8 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
         label_nodes: --label-nodes (a missing label/taint is not a problem; it will be added).
         allow_chart_mismatch: --allow-chart-mismatch.
         desired_namespace_labels: the labels the namespace manifest gives the namespace.
+        finishing_migration: the plan is ``migrate``'s finish stage (a single-node install being moved is
+            expected under it).
 
     Raises:
         PreflightError: something is missing; the message lists every problem (exit 3).
@@ -274,8 +276,12 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
             if any(s.id == "policy" for s in plan.steps):
                 problems += judge_pod_cidrs(cfg, nodes)
             if any(s.action == "secret" for s in plan.steps):
-                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube))
+                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube), _migration(cfg, kube),
+                                                   finishing=finishing_migration)
                 problems += _gather_object_storage(cfg, kube)
+            elif cfg.profile == "single-node" and any(s.action == "helm-upgrade" and s.owner in moved()
+                                                      for s in plan.steps):
+                problems += judge_migrated(cfg, _migration(cfg, kube))
         helm_steps = [s for s in plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None
@@ -296,31 +302,73 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
 
 
 def migration_plan(cfg: Config) -> list[str]:
-    """How a single-node install moves to profile scalable, step by step (what upstream documents)."""
+    """How a single-node install moves to profile scalable: what `o11yctl migrate` does, stage by stage."""
     return [
-        "1. keep the single-node install and add object storage to it: a new Loki schema period with "
-        "object_store s3 from a future UTC date (Loki reads each period from its own store, so old logs stay "
-        "readable from the volume), the S3 keys in the pod; Tempo switched to the bucket (its existing traces "
-        "stay on the volume and are no longer shown: accept the gap up to the retention, or copy the blocks "
-        "with tempo-cli)",
-        f"2. wait one retention period ({cfg.components.loki.retention}), until no log is read from the volume",
-        "3. install profile scalable: Loki's StatefulSet changes its claims (an immutable field), so it is "
-        "deleted with --cascade=orphan first, then re-created with replicas and their own WAL claims",
+        "1. `o11yctl migrate` keeps the single-node install and adds object storage to it: a new Loki schema "
+        "period with object_store s3 from the next UTC day (Loki reads each period from its own store, so old "
+        "logs stay readable from the volume), the S3 keys in the pod; Tempo switched to the bucket (its existing "
+        "traces stay on the volume and are no longer shown)",
+        f"2. one retention period later ({cfg.components.loki.retention}), when no log is read from the volume, "
+        "`o11yctl migrate` again finishes: Loki's and Tempo's StatefulSets are deleted with --cascade=orphan "
+        "(their claims change, an immutable field) and profile scalable is installed",
         "the old volumes and directories are kept throughout; delete them yourself once satisfied",
     ]
 
 
-def judge_single_node_data(cfg: Config, claims: Sequence[str]) -> list[Problem]:
-    """Profile scalable over a single-node install: never in place without being asked."""
-    if not claims:
+def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Any = None, *,
+                           finishing: bool = False) -> list[Problem]:
+    """Profile scalable over a single-node install: never in place without being asked (`o11yctl migrate`).
+
+    Args:
+        cfg: the configuration (``cfg.bridge_from`` set: migrate's first stage).
+        claims: the single-node claims present in the namespace.
+        record: the namespace's migration record (:class:`o11yctl.stack.migrate.Record`), if any.
+        finishing: the plan is migrate's finish stage.
+    """
+    if not claims or cfg.bridge_from is not None:
         return []
+    if record is not None and (record.stage == "finished" or finishing):
+        return []  # moved: the claims are the old data, kept on purpose
     ns = cfg.cluster.namespace
+    if record is not None:
+        return [Problem(
+            f"namespace {ns} is being moved to profile scalable: Loki writes to the bucket since {record.s3_from} "
+            "and still reads older logs from the single-node volume",
+            "`o11yctl migrate --dry-run` says when the move can finish; `o11yctl migrate` finishes it")]
     return [Problem(
         f"namespace {ns} holds a single-node install (claims {', '.join(claims)} with its data on "
         f"{cfg.storage.node}); profile scalable would leave that data behind, so it is not installed over it. "
         "The migration: " + " ".join(migration_plan(cfg)),
-        "keep profile single-node, or uninstall it (data kept) and install scalable in another namespace "
-        "(cluster.namespace), or follow the migration above; README: Outgrowing one node")]
+        "`o11yctl migrate --dry-run` shows the move and `o11yctl migrate` starts it; or keep profile single-node, "
+        "or install scalable in another namespace (cluster.namespace); README: Outgrowing one node")]
+
+
+def judge_migrated(cfg: Config, record: Any) -> list[Problem]:
+    """A single-node install over a namespace that is moving (or moved) to profile scalable."""
+    if record is None:
+        return []
+    ns = cfg.cluster.namespace
+    if record.stage == "finished":
+        what = f"namespace {ns} was moved to profile scalable (Loki on the bucket since {record.s3_from})"
+    else:
+        what = (f"namespace {ns} is being moved to profile scalable (Loki writes to the bucket since "
+                f"{record.s3_from})")
+    return [Problem(f"{what}; a single-node install would take Loki and Tempo off the bucket, and the logs and "
+                    "traces written there would no longer be shown",
+                    "use the profile scalable configuration (`o11yctl migrate` with it goes on with the move)")]
+
+
+def moved() -> tuple[str, ...]:
+    """The components a move to profile scalable changes (their releases must not go back to single-node)."""
+    from o11yctl.stack.migrate import MOVED
+
+    return MOVED
+
+
+def _migration(cfg: Config, kube: Any) -> Any:
+    from o11yctl.stack.migrate import RECORD, Record
+
+    return Record.of(kube.get("v1", "ConfigMap", RECORD, cfg.cluster.namespace))
 
 
 def _single_node_claims(cfg: Config, kube: Any) -> list[str]:

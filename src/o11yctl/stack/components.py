@@ -143,11 +143,27 @@ TEMPO_S3 = Component(
     object_storage=True,
 )
 
+# --- moving a single-node install to profile scalable: its first stage ----------------------------------------
+#: Loki and Tempo stay where they are (the storage node, their volumes) and write to the object store too.
+#: The ConfigMap recording the move (the day Loki's bucket period starts), applied before Loki and Tempo change.
+MIGRATION_RECORD = "o11yctl-migration"
+MIGRATION = Component("migration", "the migration record", manifest="10-migration-record.yaml",
+                      template="migrate/10-migration-record.yaml.j2")
+LOKI_BRIDGE = replace(LOKI, after=("credentials", "store", "migration"), template="migrate/02-loki-values.yaml.j2",
+                      object_storage=True)
+TEMPO_BRIDGE = replace(TEMPO, after=("credentials", "store", "migration"),
+                       template="migrate/07-tempo-values.yaml.j2", object_storage=True)
+
 #: The runbook's stack, in the runbook's order (the plan follows it).
 SINGLE_NODE: tuple[Component, ...] = (NAMESPACE, LOKI, ALLOY, TEMPO, GRAFANA, ROUTE, POLICY)
 #: Loki and Tempo on object storage; the store in the cluster unless the config names one.
 SCALABLE: tuple[Component, ...] = (NAMESPACE, CREDENTIALS, STORE, LOKI_S3, ALLOY, TEMPO_S3, GRAFANA, ROUTE, POLICY)
-PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE, "scalable": SCALABLE}
+#: The migration's first stage (not a profile a config names: ``Config.bridged``): the single-node data
+#: components with the object store beside them.
+MIGRATING: tuple[Component, ...] = (NAMESPACE, MIGRATION, CREDENTIALS, STORE, LOKI_BRIDGE, ALLOY, TEMPO_BRIDGE,
+                                    GRAFANA, ROUTE, POLICY)
+PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE, "scalable": SCALABLE,
+                                              "migrating": MIGRATING}
 DEFAULT_PROFILE = "single-node"
 
 

@@ -33,7 +33,7 @@ def stack_of(cfg: Config) -> Stack:
             value = getattr(value, part)
         return bool(value)
 
-    return stack_for(cfg.profile, enabled=enabled)
+    return stack_for("migrating" if cfg.bridge_from else cfg.profile, enabled=enabled)
 
 
 def data_dir(cfg: Config, component: str | Component) -> str:
@@ -119,6 +119,11 @@ def build_context(cfg: Config) -> dict[str, Any]:
         }
     if cfg.profile == "scalable":
         ctx.update(scalable_context(cfg, stack))
+    if cfg.bridge_from:
+        from o11yctl.stack.components import MIGRATION_RECORD
+
+        ctx["migration"] = {"s3_from": cfg.bridge_from, "record": MIGRATION_RECORD,
+                            "claims": [c.volume.pvc for c in stack.data if c.volume is not None]}
     ctx["policy"] = policy_context(cfg, stack)
     ctx["files"] = render_list(cfg, stack)
     return ctx

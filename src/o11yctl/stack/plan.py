@@ -11,7 +11,8 @@ Actions: ``apply`` and ``delete`` (manifests through the Kubernetes API), ``helm
 and ``helm-uninstall`` (releases), ``ssh`` (commands on a node), ``wait`` (readiness),
 ``scale`` (a StatefulSet's replicas, for ``move-data``: :mod:`o11yctl.stack.move`), ``secret``
 (the object store's credentials, profile scalable: made from the environment or generated, never
-rendered or printed).
+rendered or printed), ``orphan`` (a StatefulSet deleted with its pods kept, for ``migrate``:
+:mod:`o11yctl.stack.migrate`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from o11yctl.stack.components import Component, Stack
 from o11yctl.stack.context import data_dir, stack_of, store_nodes
 from o11yctl.stack.datadir import RemoteCommand, prepare_commands, remove_commands
 
-Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait", "secret", "scale"]
+Action = Literal["apply", "delete", "helm-upgrade", "helm-uninstall", "ssh", "wait", "secret", "scale", "orphan"]
 #: The executor each action needs (also the ``kind`` --dry-run --json prints).
 KINDS: dict[str, str] = {"apply": "apply", "delete": "apply", "helm-upgrade": "helm", "helm-uninstall": "helm",
-                         "ssh": "ssh", "wait": "wait", "scale": "apply", "secret": "apply"}
+                         "ssh": "ssh", "wait": "wait", "scale": "apply", "secret": "apply", "orphan": "apply"}
 
 __all__ = ["Action", "HelmRelease", "Plan", "ReadyCheck", "RemoteCommand", "Step", "build_plan",
            "build_uninstall_plan", "parse_components", "select"]
@@ -98,6 +99,7 @@ class Step:
     ready: tuple[ReadyCheck, ...] = ()
     owner: str = ""  # the stack component the step is for (loki for storage.loki)
     room: str | None = None  # a storage step: the volume's size, compared with the filesystem's
+    target: str | None = None  # an orphan step: the object, "Kind namespace/name"
 
     @property
     def kind(self) -> str:
@@ -117,6 +119,8 @@ class Step:
         if self.action == "helm-uninstall" and self.helm:
             return [shlex.join(["helm", "uninstall", self.helm.release, "--namespace", self.helm.namespace,
                                 "--wait", "--timeout", self.helm.timeout])]
+        if self.action == "orphan" and self.target:
+            return [f"delete {self.target} with propagationPolicy Orphan (kubectl delete --cascade=orphan)"]
         if self.action == "secret":
             return ["create the Secret through the API when it is missing (its values are never printed)"]
         return list(self.waits_for)
