@@ -158,6 +158,55 @@ def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+#: A PEM block: its label and its body.
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+#: What a ConfigMap may hold (its data, all keys together).
+_CONFIGMAP_BYTES = 1024 * 1024
+
+
+def ca_certificates(path: str) -> str:
+    """The certificates of a CA file (``object_storage.ca_file``), as the cluster gets them.
+
+    Only the ``CERTIFICATE`` blocks are kept, in the file's order, each checked to be an X.509
+    certificate (Loki and Tempo skip one that is not, silently). A file with a private key is
+    refused: the certificates go into a ConfigMap, which anyone who may read the namespace reads.
+
+    Raises:
+        ValueError: the file cannot be read, holds no certificate, a broken one, or a private key.
+    """
+    import ssl
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a PEM file (a DER certificate converts with "
+                         f"`openssl x509 -inform der -in {path} -out ca.pem`)") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if "PRIVATE KEY-----" in text:
+        raise ValueError(f"{path} holds a private key: give a file with the CA's certificate only (it goes into "
+                         "a ConfigMap, readable by anyone who may read the namespace)")
+    blocks = []
+    for label, body in _PEM_BLOCK.findall(text):
+        if label == "CERTIFICATE":
+            lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+            blocks.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
+    if not blocks:
+        raise ValueError(f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    for n, block in enumerate(blocks, 1):
+        try:
+            context.load_verify_locations(cadata=block)
+        except ssl.SSLError:
+            raise ValueError(f"{path}: certificate {n} is not a valid X.509 certificate (was it copied "
+                             "whole?)") from None
+    out = "".join(blocks)
+    if len(out.encode()) > _CONFIGMAP_BYTES:
+        raise ValueError(f"{path}: {len(blocks)} certificates are more than a ConfigMap holds (1 MiB): give only "
+                         "the CA that signed the store's certificate")
+    return out
+
+
 DnsName = Annotated[str, AfterValidator(_dns_name)]
 RemotePath = Annotated[str, AfterValidator(_remote_path)]
 LocalPath = Annotated[str, AfterValidator(_local_path)]
@@ -494,7 +543,9 @@ class ObjectStorage(_Strict):
     endpoint: str | None = Field(default=None, description="external: the S3 endpoint URL, e.g. https://s3.lan:9000")
     region: str = Field(default="us-east-1", description="the S3 region (SigV4 signs with it)")
     path_style: bool = Field(default=True, description="path-style bucket URLs (most self-hosted stores)")
-    ca_file: LocalPath | None = Field(default=None, description="external: a CA (PEM) for the endpoint's certificate")
+    ca_file: LocalPath | None = Field(
+        default=None, description="external, https: the CA (PEM) that signed the endpoint's certificate; Loki, "
+                                  "Tempo and o11yctl's checks trust it")
     buckets: Buckets = Field(default_factory=Buckets)
     credentials_secret: DnsName = Field(
         default="o11yctl-object-storage",
@@ -602,6 +653,8 @@ class Config(_Strict):
         if store.store == "in-cluster" and store.endpoint is not None:
             raise _KeyedError(("object_storage", "endpoint"), "only for store: external (the in-cluster store's "
                                                               "endpoint is its Service)")
+        if store.ca_file is not None:
+            self._check_ca_file(store)
         placements = ((("object_storage", "nodes"), store.nodes),
                       (("components", "loki", "nodes"), self.components.loki.nodes),
                       (("components", "tempo", "nodes"), self.components.tempo.nodes))
@@ -630,6 +683,22 @@ class Config(_Strict):
         out = self.model_copy()
         out._bridge_from = day
         return out
+
+    @staticmethod
+    def _check_ca_file(store: ObjectStorage) -> None:
+        """An external https endpoint's CA: a readable file of certificates and nothing else."""
+        key = ("object_storage", "ca_file")
+        assert store.ca_file is not None
+        if store.in_cluster:
+            raise _KeyedError(key, "only for store: external (the in-cluster store answers plain HTTP inside the "
+                                   "cluster)")
+        if store.endpoint is not None and store.endpoint.startswith("http://"):
+            raise _KeyedError(key, f"the endpoint {store.endpoint} is plain HTTP, where no certificate is checked: "
+                                   "give an https:// endpoint, or leave ca_file out")
+        try:
+            ca_certificates(store.ca_file)
+        except ValueError as exc:
+            raise _KeyedError(key, str(exc)) from None
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

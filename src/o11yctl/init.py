@@ -108,7 +108,7 @@ object_storage:              # profile scalable only (needs charts.set: current;
   # endpoint: https://s3.lan:9000   # store external: your S3 endpoint
   region: us-east-1          # the region S3 requests are signed for
   path_style: true           # path-style bucket URLs, as most self-hosted stores want
-  # ca_file: ~/s3-ca.pem     # store external: a CA for the endpoint's certificate
+  # ca_file: ~/s3-ca.pem     # store external, https: the CA that signed its certificate (Loki and Tempo too)
   buckets:                   # one per kind of data
     loki_chunks: loki-chunks # Loki's chunks and index
     loki_ruler: loki-ruler   # Loki's rules

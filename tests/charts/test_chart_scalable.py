@@ -1,8 +1,9 @@
 """Profile scalable through `helm template` with the real charts of the `current` set and SeaweedFS.
 
 Asserted on the parsed objects: every pod lands where the config says, every volume is where it
-should be, every workload finds its bucket through the Secret's keys, the buckets are made, and no
-credential appears in any rendered object (only references to the Secret).
+should be, every workload finds its bucket through the Secret's keys, the buckets are made, no
+credential appears in any rendered object (only references to the Secret), and an external
+store's private CA is a file in Loki's and Tempo's pods that their S3 clients are pointed at.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ import yaml
 from o11yctl.config import parse_config
 from o11yctl.stack.context import build_context
 from o11yctl.stack.render import render_files
+from tests.lab.tls import private_ca
 
 pytestmark = pytest.mark.charts
 
@@ -286,3 +289,63 @@ def test_the_bridge_keeps_tempo_on_its_claim_with_its_blocks_in_the_bucket(
     assert scalable["metadata"]["name"] == sts["metadata"]["name"] == "tempo"
     assert scalable["spec"]["selector"] == sts["spec"]["selector"]
     assert scalable["spec"]["volumeClaimTemplates"] and not sts["spec"].get("volumeClaimTemplates")
+
+
+# --- an external store whose certificate a private CA signed (object_storage.ca_file) -------------------------
+
+
+@pytest.fixture(params=["scalable", "bridge"])
+def ca_ctx(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Profile scalable, and `o11yctl migrate`'s bridge stage (the single-node pods on the same store)."""
+    ca_file = tmp_path / "store-ca.pem"
+    ca_file.write_bytes(private_ca().cert_pem)
+    external = (f"object_storage:\n  store: external\n  endpoint: https://s3.lan:9000\n  ca_file: {ca_file}\n"
+                "  credentials_secret: s3-keys\n")
+    cfg = parse_config(CONFIG[:CONFIG.index("object_storage:")] + external)
+    return build_context(cfg.bridged("2026-12-06") if request.param == "bridge" else cfg)
+
+
+def _ca_in_pod(ctx: dict[str, Any], pod: dict[str, Any], container: str) -> str:
+    """Where ``container`` sees the CA ConfigMap's certificate file: its mount of the volume, plus the key."""
+    (cm,) = [d for d in yaml.safe_load_all(render_files(ctx)["10-object-store-ca.yaml"]) if d]
+    assert cm["kind"] == "ConfigMap" and list(cm["data"]) == ["ca.crt"]
+    volumes = [v for v in pod.get("volumes") or [] if (v.get("configMap") or {}).get("name") == cm["metadata"]["name"]]
+    assert len(volumes) == 1 and "items" not in volumes[0]["configMap"], volumes  # every key, as a file of its name
+    (c,) = [c for c in pod["containers"] if c["name"] == container]
+    (mount,) = [m for m in c.get("volumeMounts") or [] if m["name"] == volumes[0]["name"]]
+    assert mount.get("readOnly") is True and "subPath" not in mount
+    return f"{mount['mountPath']}/ca.crt"
+
+
+def test_loki_reads_an_external_store_s_ca_from_the_mounted_configmap(helm_template: HelmTemplate,
+                                                                      ca_ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, ca_ctx, "loki", "loki")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "loki")
+    pod = _pod(sts)
+    assert pod is not None
+    path = _ca_in_pod(ca_ctx, pod, "loki")
+    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
+                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
+                            ["data"]["config.yaml"])
+    # the chunks and index (common) and the rules (ruler) go through the same S3 client settings
+    for s3 in (config["common"]["storage"]["s3"], config["ruler"]["storage"]["s3"]):
+        assert s3["endpoint"] == "s3.lan:9000" and s3["insecure"] is False
+        assert s3["http_config"] == {"ca_file": path}
+    assert "checksum/object-storage-ca" in sts["spec"]["template"]["metadata"]["annotations"]
+    assert _no_literal_credentials(objects) == []
+
+
+def test_tempo_reads_an_external_store_s_ca_from_the_mounted_configmap(helm_template: HelmTemplate,
+                                                                       ca_ctx: dict[str, Any]) -> None:
+    objects = _template(helm_template, ca_ctx, "tempo", "tempo")
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    pod = _pod(sts)
+    assert pod is not None
+    path = _ca_in_pod(ca_ctx, pod, "tempo")
+    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
+        o.get("data") or {}))["data"]["tempo.yaml"])
+    s3 = config["storage"]["trace"]["s3"]
+    assert s3["endpoint"] == "s3.lan:9000" and s3["insecure"] is False
+    assert s3["tls_ca_path"] == path  # dskit's TLS client config, inlined in Tempo's S3 config
+    assert "checksum/object-storage-ca" in sts["spec"]["template"]["metadata"]["annotations"]
+    assert _no_literal_credentials(objects) == []

@@ -5,7 +5,8 @@ is the fake API server of tests/lab/fake_kube.py, helm the stand-in of tests/lab
 external store the fake S3 server of tests/lab/fake_s3.py (SigV4 checked, answers in S3's documented
 shapes), the in-cluster store's filer an answer shaped after SeaweedFS's source
 (tests/data/seaweedfs/), and the store's nodes a real sshd on 127.0.0.1 whose disk takes the
-directories. The CLI runs unchanged against them.
+directories. An external store with a private CA answers https with a certificate that CA signed
+(tests/lab/tls.py). The CLI runs unchanged against them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.lab.fake_kube import KubeLab
 from tests.lab.fake_s3 import FakeS3
 from tests.lab.observability_lab import open_directory
 from tests.lab.sshd import Sshd, TestUsers, free_port, write_known_hosts
+from tests.lab.tls import private_ca
 from typer.testing import CliRunner
 
 from o11yctl.cli import app
@@ -179,6 +181,59 @@ def test_verify_names_wrong_keys_in_the_secret(kube_cluster: KubeLab, helm: Fake
     check = {c["id"]: c for c in verified.doc["checks"]}["cluster.buckets"]
     assert check["status"] == "FAIL" and "InvalidAccessKeyId" in check["detail"]
     assert "the keys in the credentials Secret are wrong" in check["hint"]
+
+
+def test_an_external_store_s_private_ca_reaches_loki_and_tempo_and_goes_with_uninstall(
+        kube_cluster: KubeLab, helm: FakeHelm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pods(kube_cluster, store=False)
+    ca = private_ca()
+    ca_file = tmp_path / "store-ca.pem"
+    ca_file.write_bytes(ca.cert_pem)
+    monkeypatch.setenv("O11YCTL_S3_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("O11YCTL_S3_SECRET_ACCESS_KEY", SECRET)
+    store = FakeS3(credentials={ACCESS: SECRET})
+    store.tls = ca.issue("127.0.0.1")
+    with store:
+        for bucket in ("loki-chunks", "loki-ruler", "tempo-traces"):
+            store.add_bucket(bucket)
+        assert store.url.startswith("https://")
+        # without the CA the store's certificate is not trusted, by o11yctl's checks either
+        untrusted = run(kube_cluster, _external(tmp_path, store.url), "--yes")
+        assert untrusted.exit_code == 3, untrusted.output
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.doc["error"]["message"]
+        assert helm.releases(NS) == {}
+
+        config = _external(tmp_path, store.url)
+        config.write_text(config.read_text() + f"  ca_file: {ca_file}\n")
+        planned = run(kube_cluster, config, "--dry-run")
+        steps = {s["id"]: s for s in planned.doc["plan"]}
+        assert steps["store-ca"]["objects"] == [f"ConfigMap {NS}/o11yctl-object-storage-ca"]
+        assert "store-ca" in steps["helm.loki"]["depends_on"] and "store-ca" in steps["helm.tempo"]["depends_on"]
+
+        installed = run(kube_cluster, config, "--yes")
+        assert installed.exit_code == 0, installed.output
+        assert {i["id"]: i["outcome"] for i in installed.doc["items"]}["store-ca"] == "created"
+        cm = kube_cluster.api.obj("v1", "ConfigMap", "o11yctl-object-storage-ca", NS)
+        assert cm is not None and cm["data"] == {"ca.crt": ca.cert_pem.decode()}
+        loki = helm.releases(NS)["loki"][-1]["values"]
+        assert loki["loki"]["storage"]["s3"]["http_config"] == {"ca_file": "/etc/o11yctl/object-storage-ca/ca.crt"}
+        assert loki["singleBinary"]["extraVolumes"][0]["configMap"] == {"name": "o11yctl-object-storage-ca"}
+        tempo = helm.releases(NS)["tempo"][-1]["values"]
+        assert tempo["tempo"]["storage"]["trace"]["s3"]["tls_ca_path"] == "/etc/o11yctl/object-storage-ca/ca.crt"
+        assert tempo["extraVolumes"][0]["configMap"] == {"name": "o11yctl-object-storage-ca"}
+        again = run(kube_cluster, config, "--yes")
+        assert {i["id"]: i["outcome"] for i in again.doc["items"]}["store-ca"] == "unchanged"
+
+        verified = run(kube_cluster, config, "--only", "cluster", command="verify")
+        checks = {c["id"]: c for c in verified.doc["checks"]}
+        assert checks["cluster.buckets"]["status"] == "PASS", checks["cluster.buckets"]
+
+        removed = run(kube_cluster, config, command="uninstall")
+        assert removed.exit_code == 0, removed.output
+        assert {i["id"]: i["outcome"] for i in removed.doc["items"]}["store-ca"] == "changed"
+        assert kube_cluster.api.obj("v1", "ConfigMap", "o11yctl-object-storage-ca", NS) is None
+        assert helm.releases(NS) == {}
+    store.check_clean()
 
 
 # --- the in-cluster store ----------------------------------------------------------------------------------------

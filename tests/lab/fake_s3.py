@@ -4,7 +4,8 @@ Real S3 cannot be reached here, so this fake stands in for it: a real HTTP serve
 (``ThreadingHTTPServer`` on 127.0.0.1, or :attr:`FakeS3.host`, port 0) that the code under
 test reaches through its normal HTTP client, with path-style addressing
 (``http://host:port/bucket/key``) and, when :attr:`FakeS3.virtual_host_domain` is set,
-virtual-hosted style (``Host: bucket.<domain>``).
+virtual-hosted style (``Host: bucket.<domain>``). With :attr:`FakeS3.tls` set it answers
+https only, with that certificate (a store whose certificate a private CA signed).
 
 What it implements, and where each behaviour comes from (the Amazon S3 API Reference;
 tests/data/s3/README.md names every page and section, and keeps the shapes as test data):
@@ -310,6 +311,7 @@ class FakeS3:
         credentials: access key ID -> secret access key, the keys the endpoint knows.
         latency: seconds to wait before every answer.
         virtual_host_domain: when set (``s3.amazonaws.com``), a ``Host: <bucket>.<domain>`` names the bucket.
+        tls: the certificate (chain) and key, PEM, to answer https with; set it before :meth:`start`.
         clock: the endpoint's time, for the 15-minute skew check (a test can pin it).
         requests: every request received; unexpected: the ones the fake does not implement or failed on.
     """
@@ -321,6 +323,7 @@ class FakeS3:
                                             else {ACCESS_KEY_ID: SECRET_ACCESS_KEY})
         self.latency = 0.0
         self.virtual_host_domain: str | None = None
+        self.tls: tuple[bytes, bytes] | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.requests: list[Request] = []
         self.unexpected: list[Request] = []
@@ -374,7 +377,7 @@ class FakeS3:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self) -> FakeS3:
         fake = self
@@ -395,6 +398,17 @@ class FakeS3:
 
         server_class = _Server6 if ":" in self.host else _Server
         self._server = server_class((self.host, 0), Handler)
+        if self.tls is not None:
+            import ssl
+            import tempfile
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            with tempfile.TemporaryDirectory() as tmp:
+                cert_file, key_file = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+                cert_file.write_bytes(self.tls[0])
+                key_file.write_bytes(self.tls[1])
+                context.load_cert_chain(cert_file, key_file)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake S3 server", daemon=True)
         self._thread.start()

@@ -9,6 +9,7 @@ for real and answers errors in S3's documented shapes.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from tests.lab.fake_s3 import FakeS3
 from tests.lab.sshd import free_port
+from tests.lab.tls import private_ca
 
 from o11yctl.executors.s3 import probe_bucket, sign
 from o11yctl.secrets import Secret
@@ -65,3 +67,21 @@ def test_no_answer_is_said_as_such() -> None:
     answer = probe_bucket(f"http://127.0.0.1:{free_port()}", "loki-chunks", access_key=Secret("a"),
                           secret_key=Secret("b"), region="us-east-1", timeout=2)
     assert answer.status is None and answer.error
+
+
+def test_a_store_whose_certificate_a_private_ca_signed_answers_with_that_ca_only(tmp_path: Path) -> None:
+    """``object_storage.ca_file`` is what o11yctl's own checks trust; without it the certificate is refused."""
+    ca = private_ca()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.cert_pem)
+    store = FakeS3(credentials={"AKIAO11YCTLTEST": "not-a-real-secret-key-0123456789"})
+    store.tls = ca.issue("127.0.0.1")
+    with store, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CA path handed to httpx as such is deprecated there
+        store.add_bucket("loki-chunks")
+        args = {"access_key": Secret("AKIAO11YCTLTEST"), "secret_key": Secret("not-a-real-secret-key-0123456789"),
+                "region": "us-east-1", "timeout": 5}
+        trusted = probe_bucket(store.url, "loki-chunks", verify_tls=str(ca_file), **args)  # type: ignore[arg-type]
+        assert trusted.ok, trusted
+        untrusted = probe_bucket(store.url, "loki-chunks", **args)  # type: ignore[arg-type]
+        assert untrusted.status is None and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.error), untrusted

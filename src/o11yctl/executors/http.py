@@ -132,7 +132,8 @@ class DirectTransport:
             if self._client is None:
                 import httpx
 
-                self._client = httpx.Client(verify=self._verify_tls, follow_redirects=False, trust_env=False)
+                self._client = httpx.Client(verify=_tls_verify(self._verify_tls), follow_redirects=False,
+                                            trust_env=False)
             return self._client
 
     def close(self) -> None:
@@ -258,6 +259,16 @@ class ServiceProxyTransport:
             return HttpResponse(method, url, None, error=exc.message, error_kind=kind,
                                 seconds=time.monotonic() - started)
         return HttpResponse(method, url, status, body=data, seconds=time.monotonic() - started)
+
+
+def _tls_verify(verify_tls: bool | str) -> Any:
+    """What httpx's ``verify`` takes: True/False as given, a CA file as an SSL context trusting only
+    it (httpx deprecates a path there)."""
+    import ssl
+
+    if isinstance(verify_tls, bool):
+        return verify_tls
+    return ssl.create_default_context(cafile=verify_tls)
 
 
 def _reason(exc: BaseException) -> str:

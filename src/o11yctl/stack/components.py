@@ -68,7 +68,7 @@ class Component:
         checks: the module of :mod:`o11yctl.verify` with its own end-to-end checks (None: the generic ones).
         template: the template of its manifest or values file (default: the file's name plus ``.j2`` under
             templates/, or the chart set's directory for values; an absolute path for a template kept elsewhere).
-        when: a dotted config key that must be true for the component to be part of the stack.
+        when: a dotted config key that must be true (or set) for the component to be part of the stack.
         object_storage: it keeps its data in the object store's buckets.
         node_dirs: directories under ``object_storage.root`` it needs on each of its nodes, made over SSH.
         node_owner: the uid and gid its pods run as, the owner of ``node_dirs``.
@@ -131,14 +131,17 @@ STORE = Component(
     when="object_storage.in_cluster", node_dirs=("object_store", "filer_store", "seaweed-master"),
     node_owner=(1000, 1000),
 )
+#: An external store's private CA (object_storage.ca_file): a ConfigMap Loki and Tempo mount and trust.
+STORE_CA = Component("store-ca", "the object store's CA certificate", manifest="10-object-store-ca.yaml",
+                     template="scalable/10-object-store-ca.yaml.j2", when="object_storage.ca_file")
 LOKI_S3 = Component(
     "loki", "Loki", release="loki", values="02-loki-values.yaml", endpoint=Endpoint("loki", 3100),
-    after=("credentials", "store"), placement="spread", pod_label="loki", checks="loki",
+    after=("credentials", "store", "store-ca"), placement="spread", pod_label="loki", checks="loki",
     template="scalable/02-loki-values.yaml.j2", object_storage=True,
 )
 TEMPO_S3 = Component(
     "tempo", "Tempo", release="tempo", values="07-tempo-values.yaml",
-    endpoint=Endpoint("tempo", 3200, ingest_ports=(4317, 4318)), after=("credentials", "store"),
+    endpoint=Endpoint("tempo", 3200, ingest_ports=(4317, 4318)), after=("credentials", "store", "store-ca"),
     placement="spread", pod_label="tempo", checks="tempo", template="scalable/07-tempo-values.yaml.j2",
     object_storage=True,
 )
@@ -147,21 +150,22 @@ TEMPO_S3 = Component(
 #: Loki and Tempo stay where they are (the storage node, their volumes) and write to the object store too.
 #: The ConfigMap recording the move (the day Loki's bucket period starts), applied before Loki and Tempo change.
 MIGRATION_RECORD = "o11yctl-migration"
-MIGRATION = Component("migration", "the migration record", manifest="10-migration-record.yaml",
-                      template="migrate/10-migration-record.yaml.j2")
-LOKI_BRIDGE = replace(LOKI, after=("credentials", "store", "migration"), template="migrate/02-loki-values.yaml.j2",
-                      object_storage=True)
-TEMPO_BRIDGE = replace(TEMPO, after=("credentials", "store", "migration"),
+MIGRATION = Component("migration", "the migration record", manifest="11-migration-record.yaml",
+                      template="migrate/11-migration-record.yaml.j2")
+LOKI_BRIDGE = replace(LOKI, after=("credentials", "store", "store-ca", "migration"),
+                      template="migrate/02-loki-values.yaml.j2", object_storage=True)
+TEMPO_BRIDGE = replace(TEMPO, after=("credentials", "store", "store-ca", "migration"),
                        template="migrate/07-tempo-values.yaml.j2", object_storage=True)
 
 #: The runbook's stack, in the runbook's order (the plan follows it).
 SINGLE_NODE: tuple[Component, ...] = (NAMESPACE, LOKI, ALLOY, TEMPO, GRAFANA, ROUTE, POLICY)
 #: Loki and Tempo on object storage; the store in the cluster unless the config names one.
-SCALABLE: tuple[Component, ...] = (NAMESPACE, CREDENTIALS, STORE, LOKI_S3, ALLOY, TEMPO_S3, GRAFANA, ROUTE, POLICY)
+SCALABLE: tuple[Component, ...] = (NAMESPACE, CREDENTIALS, STORE_CA, STORE, LOKI_S3, ALLOY, TEMPO_S3, GRAFANA, ROUTE,
+                                   POLICY)
 #: The migration's first stage (not a profile a config names: ``Config.bridged``): the single-node data
 #: components with the object store beside them.
-MIGRATING: tuple[Component, ...] = (NAMESPACE, MIGRATION, CREDENTIALS, STORE, LOKI_BRIDGE, ALLOY, TEMPO_BRIDGE,
-                                    GRAFANA, ROUTE, POLICY)
+MIGRATING: tuple[Component, ...] = (NAMESPACE, MIGRATION, CREDENTIALS, STORE_CA, STORE, LOKI_BRIDGE, ALLOY,
+                                    TEMPO_BRIDGE, GRAFANA, ROUTE, POLICY)
 PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE, "scalable": SCALABLE,
                                               "migrating": MIGRATING}
 DEFAULT_PROFILE = "single-node"

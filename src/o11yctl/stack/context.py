@@ -1,5 +1,7 @@
 """Config -> the values the templates place. Pure: every derived value is computed here,
-so the templates only place values and hold no logic about the cluster.
+so the templates only place values and hold no logic about the cluster. The one file read
+is an external object store's CA (``object_storage.ca_file``): its certificates go into
+the cluster as the file holds them when the stack is rendered.
 
 Each component of the stack gets one entry named after it, built from its spec (release,
 chart version, data volume, Service URL); a few components add values only they use
@@ -14,7 +16,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from o11yctl.config import Config, go_duration, parse_duration
+from o11yctl.config import Config, ca_certificates, go_duration, parse_duration
+from o11yctl.errors import ConfigError
 from o11yctl.stack.catalog import chart_set, repository_name
 from o11yctl.stack.charts import resolve
 from o11yctl.stack.components import Component, Stack, stack_for
@@ -132,6 +135,10 @@ def build_context(cfg: Config) -> dict[str, Any]:
 #: The keys of the object store's credentials Secret: the identity Loki, Tempo and o11yctl use, and a
 #: read-only one the in-cluster store also gets (its chart would otherwise make up its own).
 CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "read_access_key_id", "read_secret_access_key")
+#: Where an external store's CA goes: the ConfigMap (in the stack's namespace), its key, the volume
+#: Loki's and Tempo's pods mount it as, and the directory it is mounted at (read-only).
+STORE_CA = {"configmap": "o11yctl-object-storage-ca", "key": "ca.crt", "volume": "object-storage-ca",
+            "directory": "/etc/o11yctl/object-storage-ca"}
 
 
 def store_nodes(cfg: Config) -> list[str]:
@@ -196,6 +203,7 @@ def scalable_context(cfg: Config, stack: Stack) -> dict[str, Any]:
             "buckets": store.buckets.model_dump(), "secret": store.credentials_secret,
             "access_key": CREDENTIAL_KEYS[0], "secret_key": CREDENTIAL_KEYS[1],
             "read_access_key": CREDENTIAL_KEYS[2], "read_secret_key": CREDENTIAL_KEYS[3],
+            "ca": store_ca(cfg),
         },
         "loki_layout": {"replicas": replicas, "replication_factor": 3 if replicas >= 3 else 1,
                         **_placement(cfg, list(cfg.components.loki.nodes))},
@@ -209,6 +217,29 @@ def scalable_context(cfg: Config, stack: Stack) -> dict[str, Any]:
                         "servers": store_servers(nodes),
                         **{k: v for k, v in _placement(cfg, nodes).items() if k == "tolerations"}}
     return out
+
+
+def store_ca(cfg: Config) -> dict[str, Any] | None:
+    """An external store's CA (profile scalable): the certificates of ``object_storage.ca_file``
+    (read now), where they go, and their SHA-256 (a pod annotation: a new CA restarts the pods, which
+    read it once at start). None without a CA.
+
+    Raises:
+        ConfigError: the file changed since the config was read and is no longer a CA file.
+    """
+    import hashlib
+
+    path = cfg.object_storage.ca_file
+    if path is None:
+        return None
+    try:
+        pem = ca_certificates(path)
+    except ValueError as exc:
+        raise ConfigError(f"object_storage.ca_file: {exc}",
+                          hint="point object_storage.ca_file at the PEM file of the CA that signed the store's "
+                               "certificate") from None
+    return {**STORE_CA, "file": f"{STORE_CA['directory']}/{STORE_CA['key']}", "pem": pem,
+            "sha256": hashlib.sha256(pem.encode()).hexdigest()}
 
 
 def pod_selector(c: Component) -> dict[str, str]:
