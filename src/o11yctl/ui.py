@@ -395,11 +395,11 @@ def status_view(report: Report) -> Group:
     if doc.get("pods") is not None:
         table("pods", ("pod", "node", "status", "ready", "restarts", "age"),
               [(p["name"], p["node"], p["status"], p["ready"], p["restarts"], p["age"]) for p in doc["pods"]])
-    if doc.get("volumes") is not None:
+    if doc.get("volumes"):  # none in profile scalable: Loki and Tempo keep their data in the object store
         table("volumes", ("claim", "status", "volume", "volume status", "capacity", "path"),
               [(v["pvc"] or f"{v['component']}: missing", v["pvc_status"], v["bound_to"] or v["pv"] or "-",
                 v["pv_status"], v["capacity"] or "-", v["path"] or "-") for v in doc["volumes"]])
-    if doc.get("storage") is not None:
+    if doc.get("storage"):
         table("data directories (du -sh over SSH)", ("component", "node", "path", "used", "filesystem", "free"),
               [(u["component"], u["host"], u["path"],
                 "missing" if not u["exists"] else u["used"] + ("" if u["complete"] else " (at least)"),
