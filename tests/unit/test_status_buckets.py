@@ -1,4 +1,5 @@
-"""`status`'s object store part: each bucket's usage from the SeaweedFS master's `/vol/status`.
+"""`status`'s object store part: each bucket's usage from the SeaweedFS master's `/vol/status`, and the
+master's failures said as the API server or the master said them.
 
 Pure: the document of tests/data/seaweedfs/vol-status.json (built from SeaweedFS's source at tag 4.44),
 and variations of it, in; the buckets part (also `status --json`'s) out.
@@ -15,9 +16,11 @@ import pytest
 
 from o11yctl.errors import O11yError
 from o11yctl.status.buckets import bucket_usage, collection_of, external_part, in_cluster_part, volume_servers
+from o11yctl.status.read import master_error
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 VOL_STATUS = json.loads((DATA / "seaweedfs" / "vol-status.json").read_text())
+KUBE = json.loads((DATA / "kube" / "kubelet-unreachable.json").read_text())
 BUCKETS = ("loki-chunks", "loki-ruler", "tempo-traces")
 #: weed/storage/volume_info.go at tag 4.44: the fields of VolumeInfo, in order (no JSON tags).
 VOLUME_INFO_FIELDS = ["Collection", "DiskType", "RemoteStorageName", "ReplicaPlacement", "Ttl", "Size",
@@ -157,3 +160,36 @@ def test_an_external_store_does_not_report_usage_and_that_is_no_failure() -> Non
     assert part["buckets"] == list(BUCKETS)
     assert part["note"] == ("the external store (https://s3.lan:9000) does not report bucket usage; its own console "
                             "or metrics do")
+
+
+def _status(name: str, **values: str) -> bytes:
+    doc = json.loads(json.dumps(KUBE["answers"][name]["body"]))
+    doc["message"] = doc["message"].format(**values)
+    return json.dumps(doc).encode()
+
+
+def test_the_masters_failures_are_said_as_the_api_server_or_the_master_said_them() -> None:
+    service = "svc/seaweedfs-master:9333"
+    none = master_error(503, _status("service_proxy_no_endpoints", service="seaweedfs-master"),
+                        namespace="logging", service=service)
+    assert none.message == ("the Kubernetes API server answered for svc/seaweedfs-master:9333: HTTP 503 "
+                            'ServiceUnavailable: no endpoints available for service "seaweedfs-master"')
+    assert none.hint is not None and "app.kubernetes.io/component=master" in none.hint
+    assert "cluster.pods.store" in none.hint
+    unreachable = master_error(503, _status("service_proxy_unreachable", pod_address="10.42.1.7:9333",
+                                            why="i/o timeout"), namespace="logging", service=service)
+    assert "dial tcp 10.42.1.7:9333: i/o timeout" in unreachable.message
+    assert unreachable.hint is not None and "fix-vxlan" in unreachable.hint
+    missing = master_error(404, b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"services '
+                                b'\\"seaweedfs-master\\" not found","reason":"NotFound","code":404}',
+                           namespace="logging", service=service)
+    assert missing.message.endswith('HTTP 404 NotFound: services "seaweedfs-master" not found')
+    assert missing.hint is not None and "o11yctl install" in missing.hint
+    # the master's own answers (weed/server/master_server.go proxyToLeader): httputil.ReverseProxy's empty 502
+    # when the leader does not answer, writeJsonError's {"error": ...} when the leader's address does not parse
+    assert master_error(502, b"", namespace="logging", service=service).message == (
+        "the store's master answered HTTP 502 for /vol/status")
+    error = "Leader URL http://[fd00::1:9333 Parse Error: parse \"http://[fd00::1:9333\": missing ']' in host"
+    said = master_error(500, json.dumps({"error": error}).encode(), namespace="logging", service=service)
+    assert said.message == f"the store's master answered HTTP 500 for /vol/status: {error}"
+    assert said.hint is not None and "Raft leader" in said.hint
