@@ -401,15 +401,18 @@ def status_view(report: Report) -> Group:
     if doc.get("pods") is not None:
         table("pods", ("pod", "node", "status", "ready", "restarts", "age"),
               [(p["name"], p["node"], p["status"], p["ready"], p["restarts"], p["age"]) for p in doc["pods"]])
-    if doc.get("volumes") is not None:
+    if doc.get("volumes"):  # none in profile scalable: Loki and Tempo keep their data in the object store
         table("volumes", ("claim", "status", "volume", "volume status", "capacity", "path"),
               [(v["pvc"] or f"{v['component']}: missing", v["pvc_status"], v["bound_to"] or v["pv"] or "-",
                 v["pv_status"], v["capacity"] or "-", v["path"] or "-") for v in doc["volumes"]])
-    if doc.get("storage") is not None:
+    if doc.get("storage"):
         table("data directories (du -sh over SSH)", ("component", "node", "path", "used", "filesystem", "free"),
               [(u["component"], u["host"], u["path"],
                 "missing" if not u["exists"] else u["used"] + ("" if u["complete"] else " (at least)"),
                 u["fs_size"], u["fs_free"]) for u in doc["storage"]])
+    store = doc.get("buckets")
+    if isinstance(store, dict):
+        parts.extend(buckets_view(store))
     retention = doc.get("retention") or {}
     line = Text("retention: ", style="bold")
     line.append(", ".join(f"{k} {v}" for k, v in retention.items()))
@@ -428,6 +431,29 @@ def status_view(report: Report) -> Group:
     for name, problem in (doc.get("problems") or {}).items():
         parts.append(Text(f"{name}: {problem}", style="bold red"))
     return Group(*parts)
+
+
+def buckets_view(store: dict[str, Any]) -> list[Any]:
+    """The object store's buckets: a table of their usage where the store reports it, else a line saying so."""
+    from o11yctl.stack.quantity import human_bytes
+
+    if not store.get("reported"):
+        return [Text("object store buckets: ", style="bold") + Text(f"{', '.join(store.get('buckets') or [])}: "
+                                                                    f"{store.get('note')}")]
+    t = Table(title=f"object store buckets ({store.get('source')})", title_justify="left", title_style="bold",
+              show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("bucket", "volumes", "files", "used", "deleted, not vacuumed", "on disk (all copies)"):
+        t.add_column(col, overflow="fold", justify="left" if col == "bucket" else "right")
+    for u in store.get("usage") or []:
+        read_only = f" ({u['read_only_volumes']} read-only)" if u.get("read_only_volumes") else ""
+        t.add_row(Text(str(u["bucket"])), Text(f"{u['volumes']}{read_only}"), Text(str(u["files"])),
+                  Text(human_bytes(u["logical_bytes"])), Text(human_bytes(u["deleted_bytes"])),
+                  Text(human_bytes(u["bytes_with_copies"])))
+    line = Text(str(store.get("note") or ""))
+    slots = store.get("volume_slots")
+    if isinstance(slots, dict):
+        line = Text(f"volume slots: {slots['free']} free of {slots['max']} (one per volume copy); ") + line
+    return [t, line]
 
 
 def per_day(value: float) -> str:

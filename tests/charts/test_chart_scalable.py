@@ -20,6 +20,7 @@ import yaml
 from o11yctl.config import parse_config
 from o11yctl.stack.context import build_context
 from o11yctl.stack.render import render_files
+from o11yctl.status.buckets import MASTER_PORT, MASTER_SERVICE
 from tests.lab.tls import private_ca
 
 pytestmark = pytest.mark.charts
@@ -155,6 +156,10 @@ def test_the_store_puts_one_of_each_on_the_named_nodes_with_its_data_on_their_di
         assert any(t.get("key") == "heavy" for t in pod.get("tolerations") or []), obj["metadata"]["name"]
     s3 = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "seaweedfs-s3")
     assert {p["port"] for p in s3["spec"]["ports"]} >= {8333}
+    # where `status` reads the buckets' usage (the master's /vol/status, through the API server's service proxy)
+    master = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == MASTER_SERVICE)
+    assert MASTER_PORT in {p["port"] for p in master["spec"]["ports"]}
+    assert "-port=9333" in " ".join(c["command"][-1] for c in _containers(_pod(sts["seaweedfs-master"]) or {}))
     filer_env = _secret_refs(_pod(sts["seaweedfs-filer"]) or {})
     assert {ref for ref in filer_env.values()} == {("s3-keys", k) for k in (
         "access_key_id", "secret_access_key", "read_access_key_id", "read_secret_access_key")}

@@ -3,7 +3,7 @@
 No control plane, helm release store, Loki, Tempo, SeaweedFS or S3 can run here: the Kubernetes API
 is the fake API server of tests/lab/fake_kube.py, helm the stand-in of tests/lab/fake_helm.py, an
 external store the fake S3 server of tests/lab/fake_s3.py (SigV4 checked, answers in S3's documented
-shapes), the in-cluster store's filer an answer shaped after SeaweedFS's source
+shapes), the in-cluster store's filer and master answers shaped after SeaweedFS's source
 (tests/data/seaweedfs/), and the store's nodes a real sshd on 127.0.0.1 whose disk takes the
 directories. An external store with a private CA answers https with a certificate that CA signed
 (tests/lab/tls.py). The CLI runs unchanged against them.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -449,3 +450,124 @@ def test_migrate_refuses_what_it_cannot_move(kube_cluster: KubeLab, helm: FakeHe
     assert old.exit_code == 3
     assert "runs loki loki-6.21.0, not the chart set current" in old.doc["error"]["message"]
     assert "o11yctl upgrade --to current" in old.doc["error"]["hint"]
+
+
+# --- status: the buckets' usage ------------------------------------------------------------------------------------
+
+VOL_STATUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "seaweedfs" / "vol-status.json").read_text())
+STORE_CHARTS = {"seaweedfs": "seaweedfs-4.44.0", "loki": "loki-18.11.0", "tempo": "tempo-2.2.4",
+                "alloy": "alloy-1.11.1", "grafana": "grafana-12.11.1"}
+
+
+def _master(method: str, path: str, query: Any, body: bytes, headers: Mapping[str, str]) -> tuple[int, str, bytes]:
+    """The master's /vol/status, as writeJsonQuiet sends it (json.Marshal: compact, Content-Type application/json)."""
+    assert (method, path) == ("GET", "/vol/status")
+    return 200, "application/json", json.dumps(VOL_STATUS, separators=(",", ":")).encode()
+
+
+def _loki_metrics(method: str, path: str, query: Any, body: bytes, headers: Mapping[str, str]
+                  ) -> tuple[int, str, bytes]:
+    assert path == "/metrics"
+    text = (f'loki_distributor_bytes_received_total{{tenant="fake"}} {4 * 1024**3:.6e}\n'
+            f"process_start_time_seconds {time.time() - 2 * 86400:.6e}\n")
+    return 200, "text/plain; version=0.0.4", text.encode()
+
+
+def _scalable_status(lab: KubeLab, helm: FakeHelm, tmp_path: Path, store: str) -> Path:
+    """A running scalable stack; its nodes' SSH addresses lead nowhere (status must not need them)."""
+    _pods(lab, store=store == "in-cluster")
+    lab.api.set_backend(NS, "loki", 3100, _loki_metrics)
+    for name, chart in STORE_CHARTS.items():
+        if name != "seaweedfs" or store == "in-cluster":
+            helm.seed_release(name, NS, [{"status": "deployed", "chart": chart}])
+    config = tmp_path / "o11yctl.yaml"
+    config.write_text("profile: scalable\ncharts:\n  set: current\n" + _nodes() + "storage:\n  node: node-2\n"
+                      f"route:\n  url: http://127.0.0.1:{free_port()}/grafana\n"
+                      + (f"object_storage:\n  store: external\n  endpoint: http://127.0.0.1:{free_port()}\n"
+                         if store == "external" else ""))
+    return config
+
+
+def _status(lab: KubeLab, config: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["status", "-c", str(config), "--kubeconfig", str(lab.kubeconfig), *args])
+
+
+def test_status_shows_each_buckets_usage_from_the_in_cluster_stores_master(
+        kube_cluster: KubeLab, helm: FakeHelm, tmp_path: Path) -> None:
+    config = _scalable_status(kube_cluster, helm, tmp_path, "in-cluster")
+    kube_cluster.api.add_service(NS, "seaweedfs-master", 9333, _master)
+    result = _status(kube_cluster, config, "--json")
+    assert result.exit_code == 0, result.output
+    st = json.loads(result.stdout)["status"]
+    assert st["problems"] == {}
+    store = st["buckets"]
+    assert (store["store"], store["reported"], store["source"]) == (
+        "in-cluster", True, "svc/seaweedfs-master:9333/vol/status")
+    usage = {u["bucket"]: u for u in store["usage"]}
+    assert list(usage) == ["loki-chunks", "loki-ruler", "tempo-traces"]
+    assert (usage["loki-chunks"]["volumes"], usage["loki-chunks"]["logical_bytes"],
+            usage["loki-chunks"]["bytes_with_copies"], usage["loki-chunks"]["files"],
+            usage["loki-chunks"]["deleted_bytes"]) == (2, 163578448, 327156896, 773, 7340640)
+    assert (usage["tempo-traces"]["logical_bytes"], usage["tempo-traces"]["bytes_with_copies"]) == (
+        60817936, 121635872)
+    assert usage["loki-ruler"]["volumes"] == 0 and usage["loki-ruler"]["logical_bytes"] == 0
+    assert store["volume_slots"] == {"max": 300, "free": 288} and store["volume_servers"] == 3
+    # nothing on the storage node in this profile: no volumes, no directories, no SSH
+    assert st["volumes"] == [] and st["storage"] == []
+    assert st["retention"] == {"loki": "7d", "tempo": "168h"}
+    assert st["ingestion"]["bytes_per_day"] > 0 and st["ingestion"]["days_held"] is None
+    assert st["ingestion"]["note"] == ("Loki keeps its chunks in the object store's bucket loki-chunks, not on a "
+                                       "volume: see the buckets' usage")
+    assert {r["name"] for r in st["releases"]} == set(STORE_CHARTS)
+
+    table = _status(kube_cluster, config)
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.stdout.split())
+    for words in ("object store buckets (svc/seaweedfs-master:9333/vol/status)",
+                  "bucket volumes files used deleted, not vacuumed on disk (all copies)",
+                  "loki-chunks 2 773 156M 7.0M 312M", "loki-ruler 0 0 0 0 0", "tempo-traces 2 116 58M 3.8M 116M",
+                  "volume slots: 288 free of 300", "deleted data included until the store vacuums the volume",
+                  "retention: loki 7d, tempo 168h"):
+        assert words in text, words
+    assert "data directories" not in text and "volumes claim" not in text
+
+
+def test_status_names_a_master_without_endpoints_and_still_shows_the_rest(
+        kube_cluster: KubeLab, helm: FakeHelm, tmp_path: Path) -> None:
+    config = _scalable_status(kube_cluster, helm, tmp_path, "in-cluster")
+    kube_cluster.api.add_service(NS, "seaweedfs-master", 9333)  # no master pod has an address
+    result = _status(kube_cluster, config, "--json")
+    assert result.exit_code == 1, result.output
+    st = json.loads(result.stdout)["status"]
+    assert set(st["problems"]) == {"buckets"} and st["buckets"] is None
+    assert st["problems"]["buckets"].startswith(
+        "the Kubernetes API server answered for svc/seaweedfs-master:9333: HTTP 503 ServiceUnavailable: no endpoints "
+        'available for service "seaweedfs-master" (no master pod of the object store has an address')
+    assert st["pods"] and st["releases"] and st["ingestion"]["bytes_per_day"] > 0
+
+    table = _status(kube_cluster, config)
+    assert table.exit_code == 1
+    text = " ".join(table.stdout.split())
+    assert 'buckets: the Kubernetes API server answered for svc/seaweedfs-master:9333' in text
+    assert "helm releases" in text and "seaweedfs-master-0" in text
+
+
+def test_status_says_an_external_store_does_not_report_usage_and_exits_0(
+        kube_cluster: KubeLab, helm: FakeHelm, tmp_path: Path) -> None:
+    config = _scalable_status(kube_cluster, helm, tmp_path, "external")
+    result = _status(kube_cluster, config, "--json")
+    assert result.exit_code == 0, result.output
+    st = json.loads(result.stdout)["status"]
+    assert st["problems"] == {}
+    store = st["buckets"]
+    endpoint = store["source"]
+    assert f"endpoint: {endpoint}\n" in config.read_text()
+    assert (store["store"], store["reported"], store["usage"]) == ("external", False, None)
+    assert store["buckets"] == ["loki-chunks", "loki-ruler", "tempo-traces"]
+    assert store["note"] == (f"the external store ({endpoint}) does not report bucket usage; its own console or "
+                             "metrics do")
+    assert st["ingestion"]["note"] == ("Loki keeps its chunks in the object store's bucket loki-chunks, not on a "
+                                       "volume")
+    text = " ".join(_status(kube_cluster, config).stdout.split())
+    assert (f"object store buckets: loki-chunks, loki-ruler, tempo-traces: the external store ({endpoint}) does not "
+            "report bucket usage") in text

@@ -79,6 +79,7 @@ def test_status_shows_every_part(lab: StackLab, helm: FakeHelm) -> None:
     assert storage["loki"]["path"] == f"{lab.storage_root}/loki"
     assert storage["loki"]["fs_free_bytes"] > 0
     assert st["retention"] == {"loki": "7d", "tempo": "168h"}
+    assert "buckets" not in st  # profile single-node has no object store
     rate = st["ingestion"]
     assert rate["bytes_per_day"] == pytest.approx(2 * 1024**3, rel=0.01)
     assert rate["days_held"] == pytest.approx(100, rel=0.01)
@@ -96,6 +97,7 @@ def test_status_table(lab: StackLab, helm: FakeHelm) -> None:
                   "data directories", "retention: loki 7d, tempo 168h", "2.00 GiB/day",
                   "holds ~100 days at this rate", "base64 -d"):
         assert words in text, words
+    assert "object store" not in text
     assert lab.grafana.admin[1] not in result.output
 
 

@@ -55,6 +55,15 @@ def test_no_metrics_is_a_reason_too() -> None:
     assert rate["days_held"] is None and rate["days_held_reason"] == "Loki's metrics do not give an ingestion rate"
 
 
+def test_without_a_volume_the_rate_is_given_and_the_reason_for_no_days_is_the_callers() -> None:
+    why = "Loki keeps its chunks in the object store's bucket loki-chunks, not on a volume: see the buckets' usage"
+    rate = ingestion(metrics(4 * GIB), START + 2 * 86400, capacity_bytes=None, retention_days=7, no_capacity=why)
+    assert rate["bytes_per_day"] == pytest.approx(2 * GIB)
+    assert rate["days_held"] is None and rate["days_held_reason"] == rate["note"] == why
+    assert ingestion(metrics(4 * GIB), START + 2 * 86400, capacity_bytes=None, retention_days=7)["note"] == (
+        "the size of Loki's volume is not known")
+
+
 def test_lokis_metrics_behind_the_api_servers_503_say_what_it_said() -> None:
     body = (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"error trying to reach '
             b'service: dial tcp 10.42.1.10:3100: i/o timeout","reason":"ServiceUnavailable","code":503}')

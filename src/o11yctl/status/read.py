@@ -3,9 +3,11 @@
 Helm releases, pods, volumes, the data directories' size and their filesystem's free
 space (over SSH), the configured retention and, when Loki's own metrics give its
 ingestion rate, how many days of logs its volume holds at that rate (the runbook's
-storage-sizing arithmetic, done live). Each part is read on its own, at the same
-time as the others; a part that cannot be read says why and the rest still shows.
-Grafana's admin password is never read: the report says how to read it.
+storage-sizing arithmetic, done live). Profile scalable keeps no data on the storage node:
+no volumes or directories are read there; the object store's buckets are, where the store
+reports their usage (the in-cluster store's master, :mod:`o11yctl.status.buckets`). Each part
+is read on its own, at the same time as the others; a part that cannot be read says why and
+the rest still shows. Grafana's admin password is never read: the report says how to read it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from o11yctl.stack.quantity import human_bytes, quantity_bytes
 if TYPE_CHECKING:
     from o11yctl.access import Access
 
-SECTIONS: tuple[str, ...] = ("releases", "pods", "volumes", "storage", "ingestion")
+SECTIONS: tuple[str, ...] = ("releases", "pods", "volumes", "storage", "buckets", "ingestion")
 #: Loki's counter of bytes received by its distributor (log lines, uncompressed).
 INGEST_METRIC = "loki_distributor_bytes_received_total"
 #: Below these, a rate says nothing about how long the volume lasts: Loki has run for too short a
@@ -113,7 +115,8 @@ def parse_metric(text: str, name: str) -> float | None:
     return total if found else None
 
 
-def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention_days: float) -> dict[str, Any]:
+def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention_days: float,
+              no_capacity: str = "the size of Loki's volume is not known") -> dict[str, Any]:
     """Loki's average ingestion rate since it started, and how many days of logs its volume holds at that rate.
 
     The rate counts log lines as received (uncompressed); Loki stores them compressed,
@@ -121,7 +124,7 @@ def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention
     means something; otherwise it is None and ``days_held_reason`` says why: not enough data yet
     (Loki has run less than :data:`MIN_RATE_SECONDS`, or received less than
     :data:`MIN_RATE_BYTES`: which one is said), or more than :data:`MAX_YEARS` years
-    (``days_held_over`` then holds that many days).
+    (``days_held_over`` then holds that many days), or no ``capacity_bytes`` (``no_capacity`` says why).
     """
     received = parse_metric(metrics, INGEST_METRIC)
     started = parse_metric(metrics, "process_start_time_seconds")
@@ -142,7 +145,7 @@ def ingestion(metrics: str, now: float, *, capacity_bytes: int | None, retention
                   f"rate needs at least {human_bytes(MIN_RATE_BYTES)}")
         return {**out, "days_held_reason": reason, "note": reason}
     if not capacity_bytes:
-        reason = "the size of Loki's volume is not known"
+        reason = no_capacity
         return {**out, "days_held_reason": reason, "note": reason}
     days = capacity_bytes / per_day
     if days > MAX_YEARS * 365:
@@ -168,6 +171,35 @@ def metrics_error(status: int, body: bytes, *, namespace: str, service: str) -> 
         hint = hints.pod_unreachable("Loki", namespace, None)
     else:
         hint = hints.api_server_answer("Loki", namespace)
+    return O11yError(f"the Kubernetes API server answered for {service}: {answer.describe()}", hint=hint)
+
+
+def master_error(status: int, body: bytes, *, namespace: str, service: str) -> O11yError:
+    """Why the store's master's /vol/status could not be read: the API server's own answer, read (its proxy's
+    503, a missing Service), or the master's (its JSON ``{"error": ...}`` when it gives one)."""
+    import json
+
+    from o11yctl.executors.kube import read_status
+    from o11yctl.verify import hints
+
+    answer = read_status(status, body)
+    if answer is None:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        said = f": {doc['error']}" if isinstance(doc, dict) and isinstance(doc.get("error"), str) else ""
+        return O11yError(f"the store's master answered HTTP {status} for /vol/status{said}",
+                         hint=hints.store_master_answer(namespace))
+    title = "the object store's master"
+    if answer.message.startswith("no endpoints available for service"):
+        hint = hints.store_master_no_endpoints(namespace)
+    elif answer.message.startswith("error trying to reach service"):
+        hint = hints.pod_unreachable(title, namespace, None)
+    elif answer.reason == "NotFound":
+        hint = "is the object store installed? `o11yctl install` (or `--only store`) installs it"
+    else:
+        hint = hints.api_server_answer(title, namespace)
     return O11yError(f"the Kubernetes API server answered for {service}: {answer.describe()}", hint=hint)
 
 
@@ -255,21 +287,51 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
             raise metrics_error(status, bytes(body), namespace=ns, service=f"svc/{loki.service}:{loki.port}")
         return bytes(body).decode("utf-8", "replace")
 
-    sections = (("releases", releases), ("pods", pods), ("volumes", volumes), ("storage", storage),
-                ("ingestion", loki_metrics))
+    store = cfg.object_storage
+    bucket_names = list(store.buckets.model_dump().values())
+
+    def buckets() -> dict[str, Any]:
+        import json
+
+        from o11yctl.status.buckets import MASTER_PORT, MASTER_SERVICE, VOL_STATUS_PATH, external_part, in_cluster_part
+
+        if not store.in_cluster:
+            return external_part(store.endpoint, bucket_names)
+        service = f"svc/{MASTER_SERVICE}:{MASTER_PORT}"
+        status, body = kube.proxy_request(ns, MASTER_SERVICE, MASTER_PORT, "GET", VOL_STATUS_PATH, timeout=timeout)
+        if status != 200:
+            raise master_error(status, bytes(body), namespace=ns, service=service)
+        try:
+            doc = json.loads(bytes(body))
+        except (ValueError, UnicodeDecodeError):
+            raise O11yError(f"the store's master did not answer JSON for {VOL_STATUS_PATH}",
+                            hint=f"is {service} the SeaweedFS master?") from None
+        return in_cluster_part(doc, bucket_names, source=f"{service}{VOL_STATUS_PATH}")
+
+    # Profile scalable keeps nothing on the storage node: no volumes to read, no SSH to open.
+    parts_to_read = {"releases": releases, "pods": pods, "volumes": volumes if stack.data else None,
+                     "storage": storage if stack.data else None,
+                     "buckets": buckets if cfg.profile == "scalable" else None, "ingestion": loki_metrics}
+    sections = tuple((name, fn) for name, fn in parts_to_read.items() if fn is not None)
     read = map_threads(sections, lambda section: _section(section[1]), name="o11yctl-status")
-    parts: dict[str, tuple[Any, str | None]] = {}
+    parts: dict[str, tuple[Any, str | None]] = {"volumes": ([], None), "storage": ([], None)}
     for (name, _fn), got in zip(sections, read, strict=True):
         if isinstance(got, BaseException):
             raise got
         parts[name] = got
     problems = {name: err for name, (_value, err) in parts.items() if err}
-    retention = {c.name: getattr(cfg.components, c.name).retention for c in stack.data}
-    loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),
-                         None) or quantity_bytes(cfg.components.loki.size)
+    retention = {c.name: getattr(cfg.components, c.name).retention for c in stack if c.volume or c.object_storage}
     rate = None
     if parts["ingestion"][0] is not None:
-        rate = ingestion(parts["ingestion"][0], now(), capacity_bytes=loki_capacity,
+        if stack.get("loki").volume is not None:
+            loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),
+                                 None) or quantity_bytes(cfg.components.loki.size)
+            no_capacity = "the size of Loki's volume is not known"
+        else:
+            loki_capacity = None
+            no_capacity = (f"Loki keeps its chunks in the object store's bucket {store.buckets.loki_chunks}, not on a "
+                           "volume" + (": see the buckets' usage" if store.in_cluster else ""))
+        rate = ingestion(parts["ingestion"][0], now(), capacity_bytes=loki_capacity, no_capacity=no_capacity,
                          retention_days=parse_duration(cfg.components.loki.retention) / 86400)
     grafana = stack.get("grafana").endpoint
     doc = {
@@ -278,6 +340,7 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
         "pods": parts["pods"][0],
         "volumes": parts["volumes"][0],
         "storage": parts["storage"][0],
+        **({"buckets": parts["buckets"][0]} if "buckets" in parts else {}),
         "retention": retention,
         "ingestion": rate,
         "grafana": {"url": cfg.route.url, "admin_user": "admin",

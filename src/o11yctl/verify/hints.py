@@ -128,6 +128,25 @@ def no_endpoints(component: str, namespace: str) -> str:
     )
 
 
+def store_master_no_endpoints(namespace: str) -> str:
+    """The store's master Service has no endpoint: it lists not-Ready pods too, so no master pod has an address."""
+    return (
+        "no master pod of the object store has an address (its Service lists not-Ready pods too, so none has "
+        f"started): `kubectl get pods -n {namespace} -l app.kubernetes.io/name=seaweedfs,"
+        "app.kubernetes.io/component=master -o wide`; `o11yctl verify --only cluster` (cluster.pods.store) and "
+        "`o11yctl doctor` name the cause"
+    )
+
+
+def store_master_answer(namespace: str) -> str:
+    """The store's master answered, but not with its volume status (no leader to proxy to, a whitelist)."""
+    return (
+        "the masters proxy /vol/status to their Raft leader: is one elected? "
+        f"`kubectl logs -n {namespace} -l app.kubernetes.io/name=seaweedfs,app.kubernetes.io/component=master "
+        "--tail=50`, or `o11yctl doctor`"
+    )
+
+
 def api_server_answer(component: str, namespace: str) -> str:
     """Another Status from the API server in the service's place."""
     return (
