@@ -413,6 +413,16 @@ def status_view(report: Report) -> Group:
     store = doc.get("buckets")
     if isinstance(store, dict):
         parts.extend(buckets_view(store))
+    move = doc.get("migration")
+    if isinstance(move, dict):
+        m = Text("move to profile scalable: ", style="bold")
+        if move["stage"] == "finished":
+            m.append(f"finished {move.get('finished') or ''}; Loki on the bucket since {move['s3_from']}; "
+                     f"kept with their data: {', '.join(move['claims'])}")
+        else:
+            m.append(f"bridge: Loki writes to the bucket since {move['s3_from']} and reads older logs from its "
+                     f"volume; `o11yctl migrate` finishes after {move['finish_after']}")
+        parts.append(m)
     retention = doc.get("retention") or {}
     line = Text("retention: ", style="bold")
     line.append(", ".join(f"{k} {v}" for k, v in retention.items()))

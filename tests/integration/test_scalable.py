@@ -388,6 +388,17 @@ def test_migrate_moves_a_single_node_install_in_two_stages_and_keeps_its_data(
         assert api.obj("apps/v1", "StatefulSet", "loki", NS) is not None
         _never_printed([SECRET], bridged.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
 
+        # status and verify with the profile scalable config judge what runs during the move
+        shown = run(kube_cluster, scalable, command="status")
+        assert shown.doc["status"]["migration"]["stage"] == "bridged"
+        assert shown.doc["status"]["migration"]["s3_from"] == day
+        assert [v["pvc"] for v in shown.doc["status"]["volumes"]] == ["loki-pvc", "tempo-pvc"]
+        verified = run(kube_cluster, scalable, "--only", "cluster", command="verify")
+        checks = {c["id"]: (c["status"], c["detail"]) for c in verified.doc["checks"]}
+        # the single-node claims and the bucket, not three Loki replicas still to come
+        assert checks["cluster.volume.loki"] == ("PASS", "loki-pvc is Bound to loki-pv (200Gi)")
+        assert checks["cluster.buckets"][0] == "PASS" and "cluster.pods.loki" not in checks
+
         # before the retention has passed: nothing changes, exit 1, and when it can finish
         upgrades = [c for c in helm.calls if c[:1] == ["upgrade"]]
         waiting = run(kube_cluster, scalable, command="migrate")

@@ -137,3 +137,17 @@ def test_what_the_move_keeps_is_named_with_how_to_delete_it(cfg: Config) -> None
     assert kept == ["Loki's old data: claim logging/loki-pvc, volume loki-pv, /mnt/k8s-storage/loki on node-2; "
                     "once satisfied: kubectl delete pvc -n logging loki-pvc && kubectl delete pv loki-pv, then remove "
                     "the directory on the node"]
+
+
+def test_during_the_bridge_the_commands_judge_what_runs(cfg: Config) -> None:
+    from o11yctl.stack.context import stack_of
+    from o11yctl.stack.migrate import running
+
+    bridged = running(cfg, Record("bridged", "2026-12-06"))
+    assert bridged.bridge_from == "2026-12-06"
+    assert [c.name for c in stack_of(bridged).data] == ["loki", "tempo"]  # the single-node claims
+    assert stack_of(bridged).has("store")
+    assert running(cfg, Record("finished", "2026-12-06")) is cfg
+    assert running(cfg, None) is cfg
+    single = parse_config("charts:\n  set: current\n")
+    assert running(single, Record("bridged", "2026-12-06")) is single  # a single-node config stays what it says

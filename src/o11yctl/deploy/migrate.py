@@ -226,3 +226,23 @@ def run_migrate(cfg: Config, access: Access, options: MigrateOptions | None = No
     return Report("migrate", items=tuple(items), summary=summary,
                   extra={**{k: v for k, v in report.extra.items() if k in ("cluster", "helm", "walk_seconds")},
                          "migration": {**info, "stage": "bridged" if position.stage == "bridge" else "finished"}})
+
+
+def read_record(cfg: Config, kube: Any) -> Record | None:
+    """The namespace's migration record, for a profile scalable config (None without one, or when it cannot
+    be read: the caller's own reads say why)."""
+    if cfg.profile != "scalable" or kube is None:
+        return None
+    try:
+        return Record.of(kube.get("v1", "ConfigMap", RECORD, cfg.cluster.namespace))
+    except O11yError:
+        return None
+
+
+def record_view(cfg: Config, record: Record | None) -> dict[str, Any] | None:
+    """A migration record as status shows it."""
+    if record is None:
+        return None
+    return {"stage": record.stage, "s3_from": record.s3_from,
+            "finish_after": finish_after(cfg, record.s3_from).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "claims": list(record.claims), "finished": record.finished}

@@ -98,9 +98,13 @@ def run_doctor(cfg: Config, access: Access, options: DoctorOptions | None = None
         from o11yctl.doctor.bundle import check_target
 
         check_target(options.bundle)  # before any cluster work: a bad path is the user's to fix first
+    from o11yctl.deploy.migrate import read_record
+    from o11yctl.stack.migrate import running
+
     kube = access.kube()
     pool = access.ssh
     server_version = kube.server_version()
+    cfg = running(cfg, read_record(cfg, kube))  # during a move to profile scalable: what runs now
     cb.show(f"reading pods, events, volumes and nodes in namespace {cfg.cluster.namespace}")
     facts = gather_cluster(kube, cfg)
     if facts.namespace_exists:

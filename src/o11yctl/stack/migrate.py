@@ -196,3 +196,12 @@ def next_day(record: Record | None, bridged: Sequence[str], now: datetime) -> st
             date.fromisoformat(record.s3_from), time(), UTC) - now.astimezone(UTC) >= MIN_LEAD):
         return record.s3_from
     return bridge_day(now)
+
+
+def running(cfg: Config, record: Record | None) -> Config:
+    """The configuration a namespace runs: while a move's bridge stage lasts, the profile scalable one as
+    ``migrate`` bridged it (the single-node pods beside the object store), so status, verify and doctor
+    judge what runs instead of the replicas still to come."""
+    if cfg.profile == "scalable" and cfg.bridge_from is None and record is not None and record.stage == "bridged":
+        return cfg.bridged(record.s3_from)
+    return cfg

@@ -247,12 +247,16 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
         PreflightError: no usable kubeconfig (exit 3).
         KubeError: the cluster's API does not answer (exit 3).
     """
+    from o11yctl.deploy.migrate import read_record, record_view
+    from o11yctl.stack.migrate import running
     from o11yctl.status.usage import read_usage
 
     ns = cfg.cluster.namespace
-    stack = stack_of(cfg)
     kube = access.kube()
     kube.server_version()  # nothing can be read when the API does not answer: that is exit 3, not a part missing
+    record = read_record(cfg, kube)
+    cfg = running(cfg, record)  # during a move to profile scalable: what runs now
+    stack = stack_of(cfg)
     helm = access.helm()
     timeout = access.options.request_timeout
     t = now()
@@ -341,6 +345,7 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
         "volumes": parts["volumes"][0],
         "storage": parts["storage"][0],
         **({"buckets": parts["buckets"][0]} if "buckets" in parts else {}),
+        **({"migration": record_view(cfg, record)} if record is not None else {}),
         "retention": retention,
         "ingestion": rate,
         "grafana": {"url": cfg.route.url, "admin_user": "admin",

@@ -427,6 +427,12 @@ def run_verify(cfg: Config, access: Access, options: VerifyOptions | None = None
     options = options or VerifyOptions()
     if options.timeout <= 0 or options.request_timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds", hint="for example --timeout 60")
+    if cfg.profile == "scalable":  # during a move to profile scalable, judge what runs now
+        from o11yctl.deploy.migrate import read_record
+        from o11yctl.stack.migrate import running
+
+        with contextlib.suppress(O11yError):  # no cluster to read the move from: the checks needing it say so
+            cfg = running(cfg, read_record(cfg, access.kube()))
     allowed = stack_of(cfg).check_groups
     groups = select(parse_components(options.only, flag="--only", allowed=allowed),
                     parse_components(options.skip, flag="--skip", allowed=allowed), allowed)
