@@ -147,6 +147,10 @@ ConfigOpt = Annotated[
         dir_okay=False,
     ),
 ]
+S3StdinOpt = Annotated[bool, typer.Option(
+    "--s3-keys-stdin", help="profile scalable, external store: read the access key id and secret key for the "
+                            "credentials Secret from stdin, one per line (asked on a terminal); instead of "
+                            "$O11YCTL_S3_ACCESS_KEY_ID / $O11YCTL_S3_SECRET_ACCESS_KEY.")]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout (progress and logs go to stderr).")
 ]
@@ -384,6 +388,7 @@ def install(
     allow_chart_mismatch: Annotated[
         bool, typer.Option("--allow-chart-mismatch", help="Accept a local chart whose version differs from the pin.")
     ] = False,
+    s3_keys_stdin: S3StdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -411,7 +416,8 @@ def install(
         from o11yctl.deploy.install import InstallOptions, run_install
 
         options = InstallOptions(diff=diff, assume_yes=yes, recover=recover, label_nodes=label_nodes,
-                                 allow_chart_mismatch=allow_chart_mismatch)
+                                 allow_chart_mismatch=allow_chart_mismatch,
+                                 s3_keys=_s3_keys(s3_keys_stdin, sudo_password_stdin))
         progress = ui.Progress()
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
@@ -438,6 +444,24 @@ def _sudo_password(ask: bool, stdin: bool) -> Any:
 
         return Secret(ui.ask_secret("sudo password: "))
     return None
+
+
+def _s3_keys(stdin: bool, sudo_stdin: bool) -> Any:
+    """--s3-keys-stdin: an external store's access key id and secret key, one per line (asked on a terminal)."""
+    if not stdin:
+        return None
+    from o11yctl.deploy.credentials import stdin_keys
+    from o11yctl.errors import UsageError
+
+    if sudo_stdin:
+        raise UsageError("--s3-keys-stdin and --sudo-password-stdin both read standard input",
+                         hint="give the sudo password with --ask-sudo-password, or the keys in "
+                              "$O11YCTL_S3_ACCESS_KEY_ID and $O11YCTL_S3_SECRET_ACCESS_KEY")
+    if sys.stdin.isatty():
+        from o11yctl import ui
+
+        return stdin_keys(ui.ask_secret("S3 access key id: ") + "\n" + ui.ask_secret("S3 secret key: ") + "\n")
+    return stdin_keys(sys.stdin.read(64 * 1024))
 
 
 def _not_yet(command: str, json_output: bool, debug: bool) -> NoReturn:
@@ -656,6 +680,7 @@ def migrate(
     ask_sudo_password: AskSudoOpt = False,
     sudo_password_stdin: SudoStdinOpt = False,
     recover: Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")] = False,
+    s3_keys_stdin: S3StdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -684,7 +709,9 @@ def migrate(
         with _access(cfg, kubeconfig=kubeconfig, context=context, accept_new_host_keys=accept_new_host_keys,
                      sudo_password=_sudo_password(ask_sudo_password, sudo_password_stdin)) as access, \
                 progress.running():
-            return run_migrate(cfg, access, MigrateOptions(early=early, assume_yes=yes, recover=recover),
+            keys = _s3_keys(s3_keys_stdin, sudo_password_stdin)
+            return run_migrate(cfg, access, MigrateOptions(early=early, assume_yes=yes, recover=recover,
+                                                           s3_keys=keys),
                                callbacks=_walk_callbacks(progress),
                                confirm=lambda question, lines: ui.confirm_changes(question, lines, assume_yes=yes))
 

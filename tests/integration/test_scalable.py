@@ -79,9 +79,9 @@ def helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHelm]:
     fake.check_clean()
 
 
-def run(lab: KubeLab, config: Path, *args: str, command: str = "install") -> Any:
+def run(lab: KubeLab, config: Path, *args: str, command: str = "install", stdin: str | None = None) -> Any:
     result = CliRunner().invoke(app, [command, "-c", str(config), "--kubeconfig", str(lab.kubeconfig), "--json",
-                                      *args])
+                                      *args], input=stdin)
     result.doc = json.loads(result.stdout) if result.stdout.strip() else None
     return result
 
@@ -165,6 +165,27 @@ def test_external_store_refusals_are_named_before_anything_changes(
     assert "does not answer" in unreachable.doc["error"]["message"]
     assert kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS) is None
     assert helm.releases(NS) == {}
+
+
+def test_external_store_keys_from_standard_input_go_into_the_secret_only(
+        kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path) -> None:
+    _pods(kube_cluster, store=False)
+    config = _external(tmp_path, s3.url)
+    one_line = run(kube_cluster, config, "--yes", "--s3-keys-stdin", stdin=f"{ACCESS}\n")
+    assert one_line.exit_code == 2, one_line.output
+    assert "expected two lines on standard input" in one_line.doc["error"]["message"]
+    both = run(kube_cluster, config, "--yes", "--s3-keys-stdin", "--sudo-password-stdin", stdin="x\ny\nz\n")
+    assert both.exit_code == 2 and "both read standard input" in both.doc["error"]["message"]
+    assert kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS) is None
+
+    installed = run(kube_cluster, config, "--yes", "--s3-keys-stdin", stdin=f"{ACCESS}\n{SECRET}\n")
+    assert installed.exit_code == 0, installed.output
+    step = {i["id"]: i for i in installed.doc["items"]}["credentials"]
+    assert step["outcome"] == "created" and "from standard input" in step["detail"]
+    secret = kube_cluster.api.obj("v1", "Secret", "o11yctl-object-storage", NS)
+    assert secret is not None and base64.b64decode(secret["data"]["secret_access_key"]).decode() == SECRET
+    assert os.environ.get("O11YCTL_S3_SECRET_ACCESS_KEY") is None
+    _never_printed([SECRET], installed.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
 
 
 def test_verify_names_wrong_keys_in_the_secret(kube_cluster: KubeLab, helm: FakeHelm, s3: FakeS3, tmp_path: Path,

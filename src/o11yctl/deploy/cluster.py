@@ -131,6 +131,8 @@ class Deployer:
     _values: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Where the external object store's keys are read from (``secret_step``).
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: Where the keys in ``env`` came from, when not the environment (``--s3-keys-stdin``).
+    key_origin: str | None = None
     #: Steps run on several threads at once (deploy.walk): the caches above change under this lock.
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -463,7 +465,7 @@ class Deployer:
                          "secret_access_key")
             return StepResult(step.id, step.component, "unchanged",
                               f"Secret {ns}/{store.credentials_secret} holds {', '.join(wanted)} (values not shown)")
-        manifest, origin = credentials_secret(cfg, self.env)
+        manifest, origin = credentials_secret(cfg, self.env, self.key_origin)
         self.kube.create(manifest)
         return StepResult(step.id, step.component, "created",
                           f"created Secret {ns}/{store.credentials_secret} from {origin} (values not shown)")

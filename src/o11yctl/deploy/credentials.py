@@ -2,8 +2,9 @@
 
 For the in-cluster store o11yctl makes the keys up (the store takes its identities from the same
 Secret); for an external store they come from ``$O11YCTL_S3_ACCESS_KEY_ID`` and
-``$O11YCTL_S3_SECRET_ACCESS_KEY``. Either way they go straight into the Secret through the API:
-never into a rendered file, the plan, ``--json``, a log or a command line.
+``$O11YCTL_S3_SECRET_ACCESS_KEY``, or from standard input (``--s3-keys-stdin``: :func:`with_keys`).
+Either way they go straight into the Secret through the API: never into a rendered file, the plan,
+``--json``, a log or a command line.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.errors import UsageError
+from o11yctl.secrets import Secret
 from o11yctl.stack.context import CREDENTIAL_KEYS, read_keys
 
-__all__ = ["credentials_secret", "missing_source", "read_keys", "required_keys"]
+__all__ = ["credentials_secret", "missing_source", "read_keys", "required_keys", "stdin_keys", "with_keys"]
 
 ENV_ACCESS_KEY = "O11YCTL_S3_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "O11YCTL_S3_SECRET_ACCESS_KEY"
@@ -37,11 +39,38 @@ def missing_source(cfg: Config, env: Mapping[str, str]) -> str | None:
             f"${ENV_ACCESS_KEY} / ${ENV_SECRET_KEY} are not set")
 
 
+#: Where keys given with --s3-keys-stdin are said to come from.
+FROM_STDIN = "standard input"
+
+
+def stdin_keys(text: str) -> tuple[Secret, Secret]:
+    """The access key id and secret key from ``--s3-keys-stdin``: the first two lines.
+
+    Raises:
+        UsageError: fewer than two non-empty lines.
+    """
+    lines = [line.strip() for line in text.splitlines()[:2]]
+    if len(lines) < 2 or not all(lines):
+        raise UsageError("--s3-keys-stdin: expected two lines on standard input, the access key id and then the "
+                         "secret key", hint="e.g. `printf '%s\\n%s\\n' \"$ID\" \"$KEY\" | o11yctl install "
+                                            "--s3-keys-stdin`, or a vault's output")
+    return Secret(lines[0]), Secret(lines[1])
+
+
+def with_keys(env: Mapping[str, str], keys: tuple[Secret, Secret] | None) -> dict[str, str]:
+    """The environment install reads the external store's keys from, with keys given on standard input in
+    place of ``$O11YCTL_S3_*`` (kept in this process's memory only)."""
+    out = dict(env)
+    if keys is not None:
+        out[ENV_ACCESS_KEY], out[ENV_SECRET_KEY] = keys[0].reveal(), keys[1].reveal()
+    return out
+
+
 def _generated(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def credentials_secret(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+def credentials_secret(cfg: Config, env: Mapping[str, str], origin: str | None = None) -> tuple[dict[str, Any], str]:
     """The Secret to create, and where its values came from (for the report).
 
     Raises:
@@ -57,9 +86,10 @@ def credentials_secret(cfg: Config, env: Mapping[str, str]) -> tuple[dict[str, A
         problem = missing_source(cfg, env)
         if problem is not None:
             raise UsageError(problem, hint=f"export {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} for this run (they go "
-                                           "into the Secret and nowhere else), or create the Secret yourself")
+                                           "into the Secret and nowhere else), give them with --s3-keys-stdin, "
+                                           "or create the Secret yourself")
         values = {CREDENTIAL_KEYS[0]: env[ENV_ACCESS_KEY], CREDENTIAL_KEYS[1]: env[ENV_SECRET_KEY]}
-        origin = f"${ENV_ACCESS_KEY} and ${ENV_SECRET_KEY}"
+        origin = origin or f"${ENV_ACCESS_KEY} and ${ENV_SECRET_KEY}"
     manifest = {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": store.credentials_secret, "namespace": cfg.cluster.namespace,

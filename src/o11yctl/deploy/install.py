@@ -21,6 +21,7 @@ The order of a run:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from o11yctl.stack.render import render_config
 
 if TYPE_CHECKING:
     from o11yctl.access import Access
+    from o11yctl.secrets import Secret
 
 #: Asks the user: (question, lines describing what would change) -> yes?
 Confirm = Callable[[str, Sequence[str]], bool]
@@ -55,6 +57,8 @@ class InstallOptions:
     poll_interval: float = 2.0
     #: The plan is `migrate`'s finish stage: the single-node install it moves is expected under it.
     finishing_migration: bool = False
+    #: An external object store's keys from standard input (--s3-keys-stdin), instead of $O11YCTL_S3_*.
+    s3_keys: tuple[Secret, Secret] | None = None
 
 
 class Declined(O11yError):
@@ -97,8 +101,10 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
     """
     from o11yctl.deploy import preflight
     from o11yctl.deploy.cluster import Deployer, DeployOptions, change_lines, refusals
+    from o11yctl.deploy.credentials import FROM_STDIN, with_keys
 
     options = options or InstallOptions()
+    env = with_keys(os.environ, options.s3_keys)
     files = render_config(plan.config)
     with ExitStack() as stack:
         kube, helm = cluster_executors(plan, access)
@@ -106,11 +112,12 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
             plan, kube, helm, recover=options.recover, label_nodes=options.label_nodes,
             allow_chart_mismatch=options.allow_chart_mismatch,
             desired_namespace_labels=_namespace_labels(plan, files),
-            finishing_migration=options.finishing_migration,
+            finishing_migration=options.finishing_migration, env=env,
         )
         deployer = Deployer(plan, kube, helm, files, DeployOptions(
             recover=options.recover, wait_timeout=options.wait_timeout, poll_interval=options.poll_interval,
-            bind_timeout=options.bind_timeout), releases=facts.releases, live=dict(facts.objects))
+            bind_timeout=options.bind_timeout), releases=facts.releases, live=dict(facts.objects), env=env,
+            key_origin=FROM_STDIN if options.s3_keys is not None else None)
         stack.callback(deployer.cleanup)
         if options.diff:
             return _diff_report(deployer, facts)

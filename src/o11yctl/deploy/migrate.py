@@ -44,6 +44,7 @@ from o11yctl.stack.plan import Plan, build_plan
 if TYPE_CHECKING:
     from o11yctl.access import Access
     from o11yctl.deploy.walk import Callbacks
+    from o11yctl.secrets import Secret
 
 Confirm = Callable[[str, Sequence[str]], bool]
 
@@ -57,6 +58,7 @@ class MigrateOptions:
     recover: bool = False
     wait_timeout: float | None = None
     poll_interval: float = 2.0
+    s3_keys: tuple[Secret, Secret] | None = None  # --s3-keys-stdin
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,8 @@ def run_migrate(cfg: Config, access: Access, options: MigrateOptions | None = No
     plan = stage_plan(cfg, position)
     report = run_install(plan, access, InstallOptions(
         assume_yes=options.assume_yes, recover=options.recover, wait_timeout=options.wait_timeout,
-        poll_interval=options.poll_interval, finishing_migration=position.stage == "finish"),
+        poll_interval=options.poll_interval, finishing_migration=position.stage == "finish",
+        s3_keys=options.s3_keys),
         callbacks=callbacks, confirm=ask)
     items = list(report.items)
     if position.stage == "bridge":

@@ -8,6 +8,7 @@ line with the command that fixes it; :func:`raise_problems` turns them into one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,7 +231,8 @@ def raise_problems(problems: Sequence[Problem]) -> None:
 
 
 def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool, allow_chart_mismatch: bool,
-           desired_namespace_labels: Mapping[str, str], finishing_migration: bool = False) -> Facts:
+           desired_namespace_labels: Mapping[str, str], finishing_migration: bool = False,
+           env: Mapping[str, str] | None = None) -> Facts:
     """Check everything the plan's steps need, and return what was learned.
 
     Args:
@@ -243,6 +245,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
         desired_namespace_labels: the labels the namespace manifest gives the namespace.
         finishing_migration: the plan is ``migrate``'s finish stage (a single-node install being moved is
             expected under it).
+        env: where an external object store's keys are read from (default: ``os.environ``).
 
     Raises:
         PreflightError: something is missing; the message lists every problem (exit 3).
@@ -278,7 +281,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
             if any(s.action == "secret" for s in plan.steps):
                 problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube), _migration(cfg, kube),
                                                    finishing=finishing_migration)
-                problems += _gather_object_storage(cfg, kube)
+                problems += _gather_object_storage(cfg, kube, os.environ if env is None else env)
             elif cfg.profile == "single-node" and any(s.action == "helm-upgrade" and s.owner in moved()
                                                       for s in plan.steps):
                 problems += judge_migrated(cfg, _migration(cfg, kube))
@@ -404,22 +407,21 @@ def judge_buckets(answers: Sequence[Any], endpoint: str) -> list[Problem]:
     return problems
 
 
-def _gather_object_storage(cfg: Config, kube: Any) -> list[Problem]:
+def _gather_object_storage(cfg: Config, kube: Any, env: Mapping[str, str]) -> list[Problem]:
     """Profile scalable: the credentials can be had, and an external store's buckets answer to them."""
-    import os
-
     from o11yctl.deploy.credentials import ENV_ACCESS_KEY, ENV_SECRET_KEY, missing_source, read_keys
 
     store = cfg.object_storage
     secret = kube.get("v1", "Secret", store.credentials_secret, cfg.cluster.namespace)
     if secret is None:
-        problem = missing_source(cfg, os.environ)
+        problem = missing_source(cfg, env)
         if problem is not None:
             return [Problem(problem, f"export {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} for this run (they go into the "
-                                     "Secret and nowhere else), or create the Secret yourself")]
+                                     "Secret and nowhere else), give them with --s3-keys-stdin, or create the "
+                                     "Secret yourself")]
     if store.in_cluster or store.endpoint is None:
         return []
-    keys = read_keys(secret) if secret is not None else (os.environ[ENV_ACCESS_KEY], os.environ[ENV_SECRET_KEY])
+    keys = read_keys(secret) if secret is not None else (env[ENV_ACCESS_KEY], env[ENV_SECRET_KEY])
     if keys is None:
         return [Problem(f"Secret {cfg.cluster.namespace}/{store.credentials_secret} has no access_key_id and "
                         "secret_access_key", "add them, or name another Secret in object_storage.credentials_secret")]
