@@ -431,6 +431,9 @@ def test_migrate_moves_a_single_node_install_in_two_stages_and_keeps_its_data(
         # a single-node install would take Loki off the bucket: refused
         back = run(kube_cluster, single, "--yes")
         assert back.exit_code == 3 and "is being moved to profile scalable" in back.doc["error"]["message"]
+        ahead = run(kube_cluster, scalable, "--yes")  # nor profile scalable before the move finishes
+        assert ahead.exit_code == 3 and "is being moved to profile scalable" in ahead.doc["error"]["message"]
+        assert "`o11yctl migrate` finishes it" in ahead.doc["error"]["hint"]
 
         # stage 2, early: the StatefulSets go with their pods and claims kept, then profile scalable
         finished = run(kube_cluster, scalable, "--early", "--yes", command="migrate")
