@@ -147,6 +147,7 @@ ConfigOpt = Annotated[
         dir_okay=False,
     ),
 ]
+RecoverOpt = Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")]
 S3StdinOpt = Annotated[bool, typer.Option(
     "--s3-keys-stdin", help="profile scalable, external store: read the access key id and secret key for the "
                             "credentials Secret from stdin, one per line (asked on a terminal); instead of "
@@ -381,7 +382,7 @@ def install(
     accept_new_host_keys: AcceptNewOpt = False,
     ask_sudo_password: AskSudoOpt = False,
     sudo_password_stdin: SudoStdinOpt = False,
-    recover: Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")] = False,
+    recover: RecoverOpt = False,
     label_nodes: Annotated[
         bool, typer.Option("--label-nodes", help="Apply the storage node's missing label and taint.")
     ] = False,
@@ -679,7 +680,7 @@ def migrate(
     accept_new_host_keys: AcceptNewOpt = False,
     ask_sudo_password: AskSudoOpt = False,
     sudo_password_stdin: SudoStdinOpt = False,
-    recover: Annotated[bool, typer.Option("--recover", help="Roll back helm releases stuck in pending-*.")] = False,
+    recover: RecoverOpt = False,
     s3_keys_stdin: S3StdinOpt = False,
     json_output: JsonOpt = False,
     debug: DebugOpt = False,

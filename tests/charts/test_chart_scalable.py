@@ -247,6 +247,16 @@ def _volume_of(pod: dict[str, Any], mount_path: str) -> dict[str, Any]:
     return dict(next(v for v in pod["volumes"] if v["name"] == name))
 
 
+def _replaced_by_scalable(helm_template: HelmTemplate, ctx: dict[str, Any], component: str,
+                          bridge: dict[str, Any]) -> None:
+    """The finish stage deletes the bridge's StatefulSet (orphan) for profile scalable's: same name and selector,
+    so the new one adopts the running pod; its claims differ (the reason it cannot be updated in place)."""
+    scalable = next(o for o in _template(helm_template, ctx, component, component) if o["kind"] == "StatefulSet")
+    assert scalable["metadata"]["name"] == bridge["metadata"]["name"] == component
+    assert scalable["spec"]["selector"] == bridge["spec"]["selector"]
+    assert scalable["spec"]["volumeClaimTemplates"] and not bridge["spec"].get("volumeClaimTemplates")
+
+
 def test_the_bridge_keeps_loki_on_its_claim_and_adds_the_bucket_period(
         helm_template: HelmTemplate, ctx: dict[str, Any], bridge_ctx: dict[str, Any]) -> None:
     objects = _template(helm_template, bridge_ctx, "loki", "loki")
@@ -266,12 +276,7 @@ def test_the_bridge_keeps_loki_on_its_claim_and_adds_the_bucket_period(
     assert config["compactor"]["delete_request_store"] == "filesystem"
     assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
     assert _no_literal_credentials(objects) == []
-    # the finish stage deletes this StatefulSet (orphan) for the scalable one: same name, same selector, so
-    # the new one adopts the running pod; its claims differ (the reason it cannot be updated in place)
-    scalable = next(o for o in _template(helm_template, ctx, "loki", "loki") if o["kind"] == "StatefulSet")
-    assert scalable["metadata"]["name"] == sts["metadata"]["name"] == "loki"
-    assert scalable["spec"]["selector"] == sts["spec"]["selector"]
-    assert scalable["spec"]["volumeClaimTemplates"] and not sts["spec"].get("volumeClaimTemplates")
+    _replaced_by_scalable(helm_template, ctx, "loki", sts)
 
 
 def test_the_bridge_keeps_tempo_on_its_claim_with_its_blocks_in_the_bucket(
@@ -290,10 +295,7 @@ def test_the_bridge_keeps_tempo_on_its_claim_with_its_blocks_in_the_bucket(
     assert "-config.expand-env=true" in tempo["args"]
     assert set(_secret_refs(pod).values()) == {("s3-keys", "access_key_id"), ("s3-keys", "secret_access_key")}
     assert _no_literal_credentials(objects) == []
-    scalable = next(o for o in _template(helm_template, ctx, "tempo", "tempo") if o["kind"] == "StatefulSet")
-    assert scalable["metadata"]["name"] == sts["metadata"]["name"] == "tempo"
-    assert scalable["spec"]["selector"] == sts["spec"]["selector"]
-    assert scalable["spec"]["volumeClaimTemplates"] and not sts["spec"].get("volumeClaimTemplates")
+    _replaced_by_scalable(helm_template, ctx, "tempo", sts)
 
 
 # --- an external store whose certificate a private CA signed (object_storage.ca_file) -------------------------
