@@ -222,7 +222,10 @@ def test_an_external_store_s_private_ca_reaches_loki_and_tempo_and_goes_with_uni
         # without the CA the store's certificate is not trusted, by o11yctl's checks either
         untrusted = run(kube_cluster, _external(tmp_path, store.url), "--yes")
         assert untrusted.exit_code == 3, untrusted.output
-        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.doc["error"]["message"]
+        message = untrusted.doc["error"]["message"]
+        assert "CERTIFICATE_VERIFY_FAILED" in message
+        assert message.count("does not answer") == 1  # one problem, not one per bucket
+        assert "set object_storage.ca_file to the CA (PEM) that signed it" in untrusted.doc["error"]["hint"]
         assert helm.releases(NS) == {}
 
         config = _external(tmp_path, store.url)

@@ -450,3 +450,15 @@ def test_only_the_http_executor_imports_httpx() -> None:
     users = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                    if "import httpx" in p.read_text(encoding="utf-8"))
     assert users == ["executors/http.py"]
+
+
+def test_an_unanswered_store_names_the_ca_file_only_for_a_certificate_it_does_not_trust() -> None:
+    from o11yctl.verify.hints import store_unanswered
+
+    untrusted = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer "
+                 "certificate (_ssl.c:1006)")
+    assert "set object_storage.ca_file" in store_unanswered(untrusted, "default")
+    mismatch = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not valid"
+    assert "does not name the host" in store_unanswered(mismatch, "default")
+    assert store_unanswered("[Errno 111] Connection refused", "default") == "default"
+    assert store_unanswered(None, "default") == "default"

@@ -384,13 +384,19 @@ def _single_node_claims(cfg: Config, kube: Any) -> list[str]:
 
 def judge_buckets(answers: Sequence[Any], endpoint: str) -> list[Problem]:
     """An external store's buckets answer to the keys: each S3 error code says what to fix."""
+    from o11yctl.verify.hints import store_unanswered
+
     problems = []
+    unanswered: set[str | None] = set()
     for a in answers:
         if a.ok:
             continue
         if a.status is None:
-            problems.append(Problem(f"the object store at {endpoint} does not answer ({a.error})",
-                                    "check object_storage.endpoint and that this machine can reach it"))
+            if a.error not in unanswered:  # the same failure for every bucket is one problem
+                unanswered.add(a.error)
+                problems.append(Problem(f"the object store at {endpoint} does not answer ({a.error})",
+                                        store_unanswered(a.error, "check object_storage.endpoint and that this "
+                                                                  "machine can reach it")))
         elif a.code == "NoSuchBucket":
             problems.append(Problem(f"bucket {a.bucket} does not exist at {endpoint}",
                                     "create it on the store (o11yctl creates buckets only on its in-cluster store), "

@@ -162,3 +162,15 @@ def kubelet_unreachable(nodes: str, addresses: str) -> str:
         "from the server to every node (logs, exec and port-forward go that way); check that node's firewall for "
         "the server's address; `o11yctl doctor` diagnoses it and `o11yctl doctor --fix` opens the port"
     )
+
+
+def store_unanswered(error: str | None, default: str) -> str:
+    """An external object store that did not answer: an untrusted certificate names ``ca_file``."""
+    text = (error or "").lower()
+    if "certificate verify failed" in text or "certificate_verify_failed" in text:
+        if "hostname mismatch" in text or "ip address mismatch" in text:
+            return ("the store's TLS certificate does not name the host in object_storage.endpoint: use the name "
+                    "the certificate was issued for")
+        return ("the store's TLS certificate is not trusted: set object_storage.ca_file to the CA (PEM) that signed "
+                "it; Loki, Tempo and o11yctl's checks then trust that CA")
+    return default

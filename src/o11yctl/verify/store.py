@@ -20,6 +20,7 @@ from typing import Any
 
 from o11yctl.config import Config
 from o11yctl.stack.components import Component
+from o11yctl.verify import hints
 from o11yctl.verify.base import Check, CheckContext, Verdict, failed, passed, warned
 
 #: The SeaweedFS filer's Service and HTTP port (chart values filer.port).
@@ -57,8 +58,9 @@ def judge_probes(answers: Sequence[Any], endpoint: str) -> Verdict:
         return passed(f"{len(answers)} bucket(s) readable at {endpoint} with the Secret's keys")
     a = bad[0]
     if a.status is None:
-        return failed(f"{endpoint} does not answer: {a.error}", "check object_storage.endpoint and the network "
-                                                                "between the cluster and the store")
+        return failed(f"{endpoint} does not answer: {a.error}",
+                      hints.store_unanswered(a.error, "check object_storage.endpoint and the network between the "
+                                                      "cluster and the store"))
     if a.code == "NoSuchBucket":
         return failed(f"bucket {a.bucket} does not exist at {endpoint}", "create it on the store, or name an "
                                                                          "existing one in object_storage.buckets")
