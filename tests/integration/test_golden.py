@@ -1,7 +1,8 @@
 """The plan and the rendered files, byte for byte, against copies kept under tests/data/golden.
 
 For each config under tests/data/golden/configs/, ``install --dry-run`` (text and --json)
-and ``render`` must print and write exactly what is kept in tests/data/golden/<config>/.
+and ``render`` must print and write exactly what is kept in tests/data/golden/<config>/; the
+files of ``migrate``'s bridge stage for the scalable config are kept in scalable-bridge/.
 A change to what o11yctl deploys shows up here as a diff to read, not as a surprise on a
 cluster. After a deliberate change, regenerate the copies with
 ``UPDATE_GOLDEN=1 .venv/bin/pytest tests/integration/test_golden.py`` and review the diff.
@@ -37,7 +38,11 @@ def _outputs(config: Path, out_dir: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_plan_and_files_are_unchanged(name: str, tmp_path: Path) -> None:
-    got = _outputs(GOLDEN / "configs" / f"{name}.yaml", tmp_path / "out")
+    _same_as_kept(_outputs(GOLDEN / "configs" / f"{name}.yaml", tmp_path / "out"), name)
+
+
+def _same_as_kept(got: dict[str, str], name: str) -> None:
+    """``got`` (relative path -> text) is what tests/data/golden/<name>/ keeps (rewritten with UPDATE_GOLDEN)."""
     kept = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
         for rel, text in got.items():
@@ -48,3 +53,15 @@ def test_plan_and_files_are_unchanged(name: str, tmp_path: Path) -> None:
     assert sorted(got) == sorted(expected)
     for rel, text in expected.items():
         assert got[rel] == text, f"{name}/{rel} differs from the kept copy"
+
+
+def test_the_moves_bridge_files_are_unchanged() -> None:
+    """`o11yctl migrate`'s bridge stage for the scalable config, its day fixed (the command takes the next UTC
+    day): the single-node values with the bucket beside them, and the record."""
+    from o11yctl.config import parse_config
+    from o11yctl.stack.render import render_config
+
+    config = GOLDEN / "configs" / "scalable.yaml"
+    got = {f"files/{name}": text for name, text in render_config(
+        parse_config(config.read_text(encoding="utf-8"), str(config)).bridged("2026-12-06")).items()}
+    _same_as_kept(got, "scalable-bridge")
