@@ -102,6 +102,7 @@ vxlan:                       # `o11yctl fix-vxlan`: Flannel's VXLAN overlay betw
   boot: auto                 # auto: a systemd unit where systemd runs; systemd; none: only save the script
 
 profile: single-node         # single-node: the runbook's shape; scalable: Loki and Tempo on object storage
+                             # (an installed single-node stack moves there with `o11yctl migrate`, data kept)
 
 object_storage:              # profile scalable only (needs charts.set: current; README: Outgrowing one node)
   store: in-cluster          # in-cluster: an S3 store o11yctl installs on the nodes below; external: yours
