@@ -413,7 +413,12 @@ def test_migrate_moves_a_single_node_install_in_two_stages_and_keeps_its_data(
         _never_printed([SECRET], bridged.output, json.dumps(helm.releases(NS)), json.dumps(helm.calls))
 
         # status and verify with the profile scalable config judge what runs during the move
+        api.set_backend(NS, "loki", 3100, _loki_metrics)
         shown = run(kube_cluster, scalable, command="status")
+        api.set_backend(NS, "loki", 3100, READY)
+        # new logs go to the bucket: no "days the volume holds"
+        assert shown.doc["status"]["ingestion"]["days_held"] is None
+        assert f"in the object store's bucket loki-chunks since {day}" in shown.doc["status"]["ingestion"]["note"]
         assert shown.doc["status"]["migration"]["stage"] == "bridged"
         assert shown.doc["status"]["migration"]["s3_from"] == day
         assert [v["pvc"] for v in shown.doc["status"]["volumes"]] == ["loki-pvc", "tempo-pvc"]

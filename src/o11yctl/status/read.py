@@ -327,14 +327,15 @@ def read_status(cfg: Config, access: Access, *, now: Callable[[], float] = time.
     retention = {c.name: getattr(cfg.components, c.name).retention for c in stack if c.volume or c.object_storage}
     rate = None
     if parts["ingestion"][0] is not None:
-        if stack.get("loki").volume is not None:
+        if stack.get("loki").volume is not None and cfg.bridge_from is None:
             loki_capacity = next((v["capacity_bytes"] for v in parts["volumes"][0] or [] if v["component"] == "loki"),
                                  None) or quantity_bytes(cfg.components.loki.size)
             no_capacity = "the size of Loki's volume is not known"
         else:
             loki_capacity = None
-            no_capacity = (f"Loki keeps its chunks in the object store's bucket {store.buckets.loki_chunks}, not on a "
-                           "volume" + (": see the buckets' usage" if store.in_cluster else ""))
+            since = f" since {cfg.bridge_from}" if cfg.bridge_from else ""
+            no_capacity = (f"Loki keeps its chunks in the object store's bucket {store.buckets.loki_chunks}{since}, "
+                           "not on a volume" + (": see the buckets' usage" if store.in_cluster else ""))
         rate = ingestion(parts["ingestion"][0], now(), capacity_bytes=loki_capacity, no_capacity=no_capacity,
                          retention_days=parse_duration(cfg.components.loki.retention) / 86400)
     grafana = stack.get("grafana").endpoint
