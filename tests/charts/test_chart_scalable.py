@@ -111,6 +111,19 @@ def _secret_refs(pod: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _loki_config(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """Loki's config file as the chart renders it (its ConfigMap or Secret named loki, key config.yaml)."""
+    return dict(yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
+                                    and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
+                               ["data"]["config.yaml"]))
+
+
+def _tempo_config(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tempo's config file as the chart renders it (the ConfigMap with tempo.yaml)."""
+    return dict(yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
+        o.get("data") or {}))["data"]["tempo.yaml"]))
+
+
 def _no_literal_credentials(objects: list[dict[str, Any]]) -> list[str]:
     """Any value under a key that names a credential which is not a ${VAR} reference or a Secret reference."""
     leaks = []
@@ -182,9 +195,7 @@ def test_loki_runs_three_replicas_one_per_node_on_the_bucket(helm_template: Helm
     assert pod is not None and sts["spec"]["replicas"] == 3
     assert _allowed(pod) == set(NODES) and _one_per_node(pod)
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "local-path"  # the WAL only
-    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
-                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
-                            ["data"]["config.yaml"])
+    config = _loki_config(objects)
     assert config["common"]["replication_factor"] == 3
     s3 = config["common"]["storage"]["s3"]
     assert s3["endpoint"] == "seaweedfs-s3.logging.svc.cluster.local:8333" and s3["insecure"] is True
@@ -202,8 +213,7 @@ def test_tempo_runs_one_replica_where_the_config_says_on_the_bucket(helm_templat
     sts = next(o for o in objects if o["kind"] == "StatefulSet")
     pod = _pod(sts)
     assert pod is not None and sts["spec"]["replicas"] == 1 and _allowed(pod) == {"node-c"}
-    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
-        o.get("data") or {}))["data"]["tempo.yaml"])
+    config = _tempo_config(objects)
     trace = config["storage"]["trace"]
     assert trace["backend"] == "s3" and trace["s3"]["bucket"] == "tempo-traces"
     assert PLACEHOLDER.match(trace["s3"]["access_key"]) and PLACEHOLDER.match(trace["s3"]["secret_key"])
@@ -265,9 +275,7 @@ def test_the_bridge_keeps_loki_on_its_claim_and_adds_the_bucket_period(
     assert pod is not None and sts["spec"]["replicas"] == 1 and not sts["spec"].get("volumeClaimTemplates")
     assert _volume_of(pod, "/var/loki")["persistentVolumeClaim"] == {"claimName": "loki-pvc"}
     assert any(t.get("key") == "heavy" for t in pod.get("tolerations") or [])  # the storage node's taint
-    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
-                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
-                            ["data"]["config.yaml"])
+    config = _loki_config(objects)
     assert [(p["from"], p["object_store"]) for p in config["schema_config"]["configs"]] == [
         ("2024-04-01", "filesystem"), ("2026-12-06", "s3")]
     assert config["storage_config"]["filesystem"]["directory"] == "/var/loki/chunks"
@@ -286,8 +294,7 @@ def test_the_bridge_keeps_tempo_on_its_claim_with_its_blocks_in_the_bucket(
     pod = _pod(sts)
     assert pod is not None and sts["spec"]["replicas"] == 1 and not sts["spec"].get("volumeClaimTemplates")
     assert _volume_of(pod, "/var/tempo")["persistentVolumeClaim"] == {"claimName": "tempo-pvc"}
-    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
-        o.get("data") or {}))["data"]["tempo.yaml"])
+    config = _tempo_config(objects)
     trace = config["storage"]["trace"]
     assert trace["backend"] == "s3" and trace["s3"]["bucket"] == "tempo-traces" and "local" not in trace
     assert trace["wal"]["path"] == "/var/tempo/wal"
@@ -331,9 +338,7 @@ def test_loki_reads_an_external_store_s_ca_from_the_mounted_configmap(helm_templ
     pod = _pod(sts)
     assert pod is not None
     path = _ca_in_pod(ca_ctx, pod, "loki")
-    config = yaml.safe_load(next(o for o in objects if o["kind"] in ("ConfigMap", "Secret")
-                                 and o["metadata"]["name"] == "loki" and "config.yaml" in (o.get("data") or {}))
-                            ["data"]["config.yaml"])
+    config = _loki_config(objects)
     # the chunks and index (common) and the rules (ruler) go through the same S3 client settings
     for s3 in (config["common"]["storage"]["s3"], config["ruler"]["storage"]["s3"]):
         assert s3["endpoint"] == "s3.lan:9000" and s3["insecure"] is False
@@ -349,8 +354,7 @@ def test_tempo_reads_an_external_store_s_ca_from_the_mounted_configmap(helm_temp
     pod = _pod(sts)
     assert pod is not None
     path = _ca_in_pod(ca_ctx, pod, "tempo")
-    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap" and "tempo.yaml" in (
-        o.get("data") or {}))["data"]["tempo.yaml"])
+    config = _tempo_config(objects)
     s3 = config["storage"]["trace"]["s3"]
     assert s3["endpoint"] == "s3.lan:9000" and s3["insecure"] is False
     assert s3["tls_ca_path"] == path  # dskit's TLS client config, inlined in Tempo's S3 config
