@@ -668,20 +668,33 @@ class Config(_Strict):
                               f"{self.components.loki.replicas} replicas, one per node, need as many nodes; "
                               f"{room} may take Loki (components.loki.nodes, else nodes)")
 
-    #: Set by `o11yctl migrate` only, never read from a file: the first UTC day (YYYY-MM-DD) Loki writes to
-    #: the bucket while a single-node install moves to profile scalable (:mod:`o11yctl.stack.migrate`).
-    _bridge_from: str | None = PrivateAttr(default=None)
+    #: Set by `o11yctl migrate` only, never read from a file: which stage of a move from single-node to
+    #: profile scalable this config deploys ("bridge" or "finish"), and the first UTC day (YYYY-MM-DD) Loki
+    #: writes to the bucket (:mod:`o11yctl.stack.migrate`).
+    _move: tuple[str, str] | None = PrivateAttr(default=None)
 
     @property
     def bridge_from(self) -> str | None:
-        """The migration's first stage: the day Loki's bucket period starts (None: not migrating)."""
-        return self._bridge_from
+        """The move's first stage: the day Loki's bucket period starts (None: not that stage)."""
+        return self._move[1] if self._move is not None and self._move[0] == "bridge" else None
+
+    @property
+    def finishing_from(self) -> str | None:
+        """The move's finish stage: the day Loki's bucket period started (None: not that stage)."""
+        return self._move[1] if self._move is not None and self._move[0] == "finish" else None
 
     def bridged(self, day: str) -> Config:
-        """This (profile scalable) config as the migration's first stage deploys it: the single-node
+        """This (profile scalable) config as the move's first stage deploys it: the single-node
         install kept on its volumes, Loki and Tempo writing to the object store from ``day``."""
         out = self.model_copy()
-        out._bridge_from = day
+        out._move = ("bridge", day)
+        return out
+
+    def finishing(self, day: str) -> Config:
+        """This (profile scalable) config as the move's finish stage deploys it: profile scalable, with the
+        move's record saying it is finishing before anything else changes."""
+        out = self.model_copy()
+        out._move = ("finish", day)
         return out
 
     @staticmethod

@@ -443,12 +443,21 @@ def test_migrate_moves_a_single_node_install_in_two_stages_and_keeps_its_data(
         assert ahead.exit_code == 3 and "is being moved to profile scalable" in ahead.doc["error"]["message"]
         assert "`o11yctl migrate` finishes it" in ahead.doc["error"]["hint"]
 
-        # stage 2, early: the StatefulSets go with their pods and claims kept, then profile scalable
-        finished = run(kube_cluster, scalable, "--early", "--yes", command="migrate")
+        # stage 2, early: the record says finishing, the StatefulSets go with their pods and claims kept, then
+        # profile scalable; interrupted here by a failed helm upgrade of Tempo
+        helm.fail("upgrade", "tempo", "Error: UPGRADE FAILED: context deadline exceeded")
+        broken = run(kube_cluster, scalable, "--early", "--yes", command="migrate")
+        assert broken.exit_code == 1, broken.output
+        record = api.obj("v1", "ConfigMap", "o11yctl-migration", NS)
+        assert record is not None and record["data"]["stage"] == "finishing"
+        assert api.obj("apps/v1", "StatefulSet", "tempo", NS) is None  # released before its chart changed
+        # a re-run goes on finishing, without --early: Loki's values are no longer the bridge's to go back to
+        finished = run(kube_cluster, scalable, "--yes", command="migrate")
         assert finished.exit_code == 0, finished.output
+        assert finished.doc["migration"]["stage"] == "finished"
         outcomes = {i["id"]: i["outcome"] for i in finished.doc["items"]}
-        assert outcomes["migration.release.loki"] == outcomes["migration.release.tempo"] == "changed"
-        assert outcomes["migration.record"] == "changed"
+        assert outcomes["migration.release.tempo"] == "unchanged"  # gone already
+        assert outcomes["helm.tempo"] == "changed" and outcomes["migration.record"] == "changed"
         for release in ("loki", "tempo"):
             assert api.obj("apps/v1", "StatefulSet", release, NS) is None
             pod = api.obj("v1", "Pod", f"{release}-0", NS)

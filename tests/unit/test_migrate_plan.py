@@ -47,11 +47,13 @@ def test_the_move_may_finish_one_retention_after_the_period_starts(cfg: Config) 
 def test_where_a_namespace_stands(cfg: Config) -> None:
     bridged = Record("bridged", "2026-12-06", ("loki-pvc",))
     before, after = datetime(2026, 12, 12, 23, 59, tzinfo=UTC), datetime(2026, 12, 13, tzinfo=UTC)
-    assert stage_of(cfg, ["loki-pvc"], None, before) == "bridge"
-    assert stage_of(cfg, ["loki-pvc"], bridged, before) == "waiting"
-    assert stage_of(cfg, ["loki-pvc"], bridged, before, early=True) == "finish"
-    assert stage_of(cfg, ["loki-pvc"], bridged, after) == "finish"
-    assert stage_of(cfg, [], Record("finished", "2026-12-06"), after, early=True) == "finished"
+    assert stage_of(cfg, None, before) == "bridge"
+    assert stage_of(cfg, bridged, before) == "waiting"
+    assert stage_of(cfg, bridged, before, early=True) == "finish"
+    assert stage_of(cfg, bridged, after) == "finish"
+    # an interrupted finish goes on, whatever the time
+    assert stage_of(cfg, Record("finishing", "2026-12-06"), before) == "finish"
+    assert stage_of(cfg, Record("finished", "2026-12-06"), after, early=True) == "finished"
 
 
 def test_a_rerun_keeps_the_recorded_day_while_it_is_usable() -> None:
@@ -119,8 +121,10 @@ def test_the_bridge_keeps_the_single_node_install_and_records_the_day_before_lok
 
 
 def test_the_finish_releases_the_statefulsets_before_their_charts_change(cfg: Config) -> None:
-    plan = finish_plan(cfg)
+    plan = finish_plan(cfg, "2026-12-06")
     ids = [s.id for s in plan.steps]
+    record = yaml.safe_load(render_config(cfg.finishing("2026-12-06"))["11-migration-record.yaml"])
+    assert record["data"] == {"stage": "finishing", "s3-from": "2026-12-06", "claims": "loki-pvc,tempo-pvc"}
     for c in ("loki", "tempo"):
         orphan = plan.step(f"migration.release.{c}")
         assert orphan.action == "orphan" and orphan.kind == "apply"
@@ -129,7 +133,9 @@ def test_the_finish_releases_the_statefulsets_before_their_charts_change(cfg: Co
                                           "(kubectl delete --cascade=orphan)"]
         assert ids.index(orphan.id) < ids.index(f"helm.{c}")
         assert orphan.id in plan.step(f"helm.{c}").depends_on
-    assert len(plan.steps) == len(build_plan(cfg).steps) + 2
+        # the record says finishing before anything of Loki's or Tempo's changes
+        assert "migration" in orphan.depends_on and "migration" in plan.step(f"helm.{c}").depends_on
+    assert len(plan.steps) == len(build_plan(cfg).steps) + 3
 
 
 def test_what_the_move_keeps_is_named_with_how_to_delete_it(cfg: Config) -> None:

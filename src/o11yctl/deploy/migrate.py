@@ -102,6 +102,8 @@ def read_position(cfg: Config, kube: Any, helm: Any, now: datetime, *, early: bo
                                   "`o11yctl install` with this configuration")
     if record is not None and record.stage == "finished":
         return Position("finished", record.s3_from, claims or record.claims, record)
+    if record is not None and record.stage == "finishing":  # interrupted: go on finishing
+        return Position("finish", record.s3_from, claims or record.claims, record)
     releases = helm.list_releases(ns)
     wrong = {name: r.chart for name, r in releases.items() if name in MOVED
              and set_of(name, *r.chart.rpartition("-")[::2]) != "current"}
@@ -116,14 +118,14 @@ def read_position(cfg: Config, kube: Any, helm: Any, now: datetime, *, early: bo
     bridged = tuple(bridged_releases(values, day)) if day else ()
     if record is None or set(bridged) != set(MOVED):
         return Position("bridge", next_day(record, bridged, now), claims, record, bridged)
-    return Position(stage_of(cfg, claims, record, now, early=early), record.s3_from, claims, record, bridged)
+    return Position(stage_of(cfg, record, now, early=early), record.s3_from, claims, record, bridged)
 
 
 def stage_plan(cfg: Config, position: Position) -> Plan:
     """The plan of the stage due (the finish stage's when waiting: what `--early` would do)."""
     if position.stage == "bridge":
         return build_plan(cfg.bridged(position.day))
-    return finish_plan(cfg)
+    return finish_plan(cfg, position.day)
 
 
 def describe(cfg: Config, position: Position, now: datetime) -> dict[str, Any]:

@@ -166,8 +166,13 @@ SCALABLE: tuple[Component, ...] = (NAMESPACE, CREDENTIALS, STORE_CA, STORE, LOKI
 #: components with the object store beside them.
 MIGRATING: tuple[Component, ...] = (NAMESPACE, MIGRATION, CREDENTIALS, STORE_CA, STORE, LOKI_BRIDGE, ALLOY,
                                     TEMPO_BRIDGE, GRAFANA, ROUTE, POLICY)
+#: The move's finish stage (``Config.finishing``): profile scalable, its record saying so before Loki and Tempo
+#: change (a re-run after an interruption goes on finishing).
+FINISHING: tuple[Component, ...] = tuple(
+    x for c in SCALABLE for x in ((c, MIGRATION) if c is NAMESPACE else
+                                  (replace(c, after=(*c.after, "migration")),) if c.object_storage else (c,)))
 PROFILES: dict[str, tuple[Component, ...]] = {"single-node": SINGLE_NODE, "scalable": SCALABLE,
-                                              "migrating": MIGRATING}
+                                              "migrating": MIGRATING, "finishing": FINISHING}
 DEFAULT_PROFILE = "single-node"
 
 

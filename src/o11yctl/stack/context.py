@@ -36,7 +36,8 @@ def stack_of(cfg: Config) -> Stack:
             value = getattr(value, part)
         return bool(value)
 
-    return stack_for("migrating" if cfg.bridge_from else cfg.profile, enabled=enabled)
+    profile = "migrating" if cfg.bridge_from else "finishing" if cfg.finishing_from else cfg.profile
+    return stack_for(profile, enabled=enabled)
 
 
 def data_dir(cfg: Config, component: str | Component) -> str:
@@ -122,11 +123,13 @@ def build_context(cfg: Config) -> dict[str, Any]:
         }
     if cfg.profile == "scalable":
         ctx.update(scalable_context(cfg, stack))
-    if cfg.bridge_from:
+    day = cfg.bridge_from or cfg.finishing_from
+    if day:
         from o11yctl.stack.components import MIGRATION_RECORD
 
-        ctx["migration"] = {"s3_from": cfg.bridge_from, "record": MIGRATION_RECORD,
-                            "claims": [c.volume.pvc for c in stack.data if c.volume is not None]}
+        ctx["migration"] = {"s3_from": day, "record": MIGRATION_RECORD,
+                            "stage": "bridged" if cfg.bridge_from else "finishing",
+                            "claims": [c.volume.pvc for c in stack_for("single-node").data if c.volume is not None]}
     ctx["policy"] = policy_context(cfg, stack)
     ctx["files"] = render_list(cfg, stack)
     return ctx

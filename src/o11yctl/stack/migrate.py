@@ -17,7 +17,8 @@ one retention apart:
    user accepts that older logs are no longer shown: Loki's and Tempo's StatefulSets are deleted with
    propagation ``Orphan`` (their volume claim templates change, a field the API server refuses to
    update; the pods keep serving until the new ones replace them), then the profile scalable install
-   runs as always; the record says ``finished``.
+   runs as always. The record says ``finishing`` before anything changes (a re-run after an
+   interruption goes on finishing, whatever the time) and ``finished`` at the end.
 
 The old claims, volumes and directories are never deleted: the summary names them and how to delete
 them once the user is satisfied.
@@ -54,7 +55,7 @@ Stage = Literal["bridge", "waiting", "finish", "finished"]
 class Record:
     """What the ConfigMap :data:`RECORD` holds."""
 
-    stage: Literal["bridged", "finished"]
+    stage: Literal["bridged", "finishing", "finished"]
     s3_from: str  # YYYY-MM-DD (UTC)
     claims: tuple[str, ...] = ()
     finished: str | None = None  # when the finish stage ended (ISO 8601, UTC)
@@ -64,7 +65,7 @@ class Record:
         """The record of a ConfigMap as the API returns it; None without one (or when it is not ours)."""
         data = (obj or {}).get("data") or {}
         stage, day = data.get("stage"), data.get("s3-from")
-        if stage not in ("bridged", "finished") or not isinstance(day, str):
+        if stage not in ("bridged", "finishing", "finished") or not isinstance(day, str):
             return None
         try:
             date.fromisoformat(day)
@@ -100,13 +101,11 @@ def finish_after(cfg: Config, s3_from: str) -> datetime:
     return start + timedelta(seconds=parse_duration(cfg.components.loki.retention))
 
 
-def stage_of(cfg: Config, claims: Sequence[str], record: Record | None, now: datetime, *,
-             early: bool = False) -> Stage:
+def stage_of(cfg: Config, record: Record | None, now: datetime, *, early: bool = False) -> Stage:
     """Where the move of this namespace stands.
 
     Args:
         cfg: the (profile scalable) configuration.
-        claims: the single-node claims present in the namespace.
         record: the migration record, if any.
         now: the time.
         early: finish before the retention has passed.
@@ -115,20 +114,21 @@ def stage_of(cfg: Config, claims: Sequence[str], record: Record | None, now: dat
         return "bridge"
     if record.stage == "finished":
         return "finished"
-    if early or now >= finish_after(cfg, record.s3_from):
+    if record.stage == "finishing" or early or now >= finish_after(cfg, record.s3_from):
         return "finish"
     return "waiting"
 
 
-def finish_plan(cfg: Config) -> Plan:
-    """The second stage: Loki's and Tempo's StatefulSets released (propagation Orphan), then the profile
-    scalable install as always."""
-    plan = build_plan(cfg)
+def finish_plan(cfg: Config, day: str) -> Plan:
+    """The second stage: the record says finishing (so a re-run after an interruption goes on finishing),
+    Loki's and Tempo's StatefulSets are released (propagation Orphan), then the profile scalable install as
+    always."""
+    plan = build_plan(cfg.finishing(day))
     ns = cfg.cluster.namespace
     orphans = {name: Step(f"migration.release.{name}", name, "orphan",
                           f"delete StatefulSet {ns}/{name}, its pods and claims kept (propagation Orphan): its "
                           "volume claim templates change, which the API server does not update",
-                          target=f"StatefulSet {ns}/{name}", depends_on=("namespace",), owner=name)
+                          target=f"StatefulSet {ns}/{name}", depends_on=("namespace", "migration"), owner=name)
                for name in MOVED}
     steps: list[Step] = []
     for s in plan.steps:
