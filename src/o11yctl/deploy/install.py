@@ -55,8 +55,6 @@ class InstallOptions:
     wait_timeout: float | None = None  # default: charts.timeout
     bind_timeout: float = 30.0
     poll_interval: float = 2.0
-    #: The plan is `migrate`'s finish stage: the single-node install it moves is expected under it.
-    finishing_migration: bool = False
     #: An external object store's keys from standard input (--s3-keys-stdin), instead of $O11YCTL_S3_*.
     s3_keys: tuple[Secret, Secret] | None = None
 
@@ -112,7 +110,7 @@ def run_install(plan: Plan, access: Access, options: InstallOptions | None = Non
             plan, kube, helm, recover=options.recover, label_nodes=options.label_nodes,
             allow_chart_mismatch=options.allow_chart_mismatch,
             desired_namespace_labels=_namespace_labels(plan, files),
-            finishing_migration=options.finishing_migration, env=env,
+            env=env,
         )
         deployer = Deployer(plan, kube, helm, files, DeployOptions(
             recover=options.recover, wait_timeout=options.wait_timeout, poll_interval=options.poll_interval,

@@ -213,8 +213,7 @@ def run_migrate(cfg: Config, access: Access, options: MigrateOptions | None = No
     plan = stage_plan(cfg, position)
     report = run_install(plan, access, InstallOptions(
         assume_yes=options.assume_yes, recover=options.recover, wait_timeout=options.wait_timeout,
-        poll_interval=options.poll_interval, finishing_migration=position.stage == "finish",
-        s3_keys=options.s3_keys),
+        poll_interval=options.poll_interval, s3_keys=options.s3_keys),
         callbacks=callbacks, confirm=ask)
     items = list(report.items)
     if position.stage == "bridge":

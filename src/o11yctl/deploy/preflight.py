@@ -231,8 +231,7 @@ def raise_problems(problems: Sequence[Problem]) -> None:
 
 
 def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool, allow_chart_mismatch: bool,
-           desired_namespace_labels: Mapping[str, str], finishing_migration: bool = False,
-           env: Mapping[str, str] | None = None) -> Facts:
+           desired_namespace_labels: Mapping[str, str], env: Mapping[str, str] | None = None) -> Facts:
     """Check everything the plan's steps need, and return what was learned.
 
     Args:
@@ -243,8 +242,6 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
         label_nodes: --label-nodes (a missing label/taint is not a problem; it will be added).
         allow_chart_mismatch: --allow-chart-mismatch.
         desired_namespace_labels: the labels the namespace manifest gives the namespace.
-        finishing_migration: the plan is ``migrate``'s finish stage (a single-node install being moved is
-            expected under it).
         env: where an external object store's keys are read from (default: ``os.environ``).
 
     Raises:
@@ -279,8 +276,7 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
             if any(s.id == "policy" for s in plan.steps):
                 problems += judge_pod_cidrs(cfg, nodes)
             if any(s.action == "secret" for s in plan.steps):
-                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube), _migration(cfg, kube),
-                                                   finishing=finishing_migration)
+                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube), _migration(cfg, kube))
                 problems += _gather_object_storage(cfg, kube, os.environ if env is None else env)
             elif cfg.profile == "single-node" and any(s.action == "helm-upgrade" and s.owner in moved()
                                                       for s in plan.steps):
@@ -318,19 +314,18 @@ def migration_plan(cfg: Config) -> list[str]:
     ]
 
 
-def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Any = None, *,
-                           finishing: bool = False) -> list[Problem]:
+def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Any = None) -> list[Problem]:
     """Profile scalable over a single-node install: never in place without being asked (`o11yctl migrate`).
 
     Args:
-        cfg: the configuration (``cfg.bridge_from`` set: migrate's first stage).
+        cfg: the configuration (``bridge_from`` or ``finishing_from`` set: a stage of migrate, which moves
+            the single-node install it finds).
         claims: the single-node claims present in the namespace.
         record: the namespace's migration record (:class:`o11yctl.stack.migrate.Record`), if any.
-        finishing: the plan is migrate's finish stage.
     """
-    if not claims or cfg.bridge_from is not None:
+    if not claims or cfg.bridge_from is not None or cfg.finishing_from is not None:
         return []
-    if record is not None and (record.stage == "finished" or finishing):
+    if record is not None and record.stage == "finished":
         return []  # moved: the claims are the old data, kept on purpose
     ns = cfg.cluster.namespace
     if record is not None:
