@@ -157,3 +157,23 @@ def test_during_the_bridge_the_commands_judge_what_runs(cfg: Config) -> None:
     assert running(cfg, None) is cfg
     single = parse_config("charts:\n  set: current\n")
     assert running(single, Record("bridged", "2026-12-06")) is single  # a single-node config stays what it says
+
+
+def test_what_preflight_says_of_a_single_node_install_at_each_point_of_a_move(cfg: Config) -> None:
+    from o11yctl.deploy.preflight import judge_migrated, judge_single_node_data
+
+    claims = ["loki-pvc", "tempo-pvc"]
+    (fresh,) = judge_single_node_data(cfg, claims, None)
+    assert "holds a single-node install" in fresh.message and "`o11yctl migrate --dry-run`" in fresh.hint
+    (moving,) = judge_single_node_data(cfg, claims, Record("bridged", "2026-12-06"))
+    assert "is being moved to profile scalable" in moving.message and "since 2026-12-06" in moving.message
+    assert judge_single_node_data(cfg, claims, Record("finishing", "2026-12-06")) != []  # install is not migrate
+    assert judge_single_node_data(cfg, claims, Record("finished", "2026-12-06")) == []  # the kept old data
+    assert judge_single_node_data(cfg.bridged("2026-12-06"), claims, None) == []  # migrate's own stages
+    assert judge_single_node_data(cfg.finishing("2026-12-06"), claims, Record("bridged", "2026-12-06")) == []
+    assert judge_single_node_data(cfg, [], None) == []
+
+    single = parse_config("charts:\n  set: current\n")
+    assert judge_migrated(single, None) == []
+    (back,) = judge_migrated(single, Record("finished", "2026-12-06"))
+    assert "was moved to profile scalable" in back.message and "take Loki and Tempo off the bucket" in back.message
