@@ -3,6 +3,7 @@ period starts, when the move may finish, where a namespace stands, and the plans
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from o11yctl.stack.migrate import (
     finish_plan,
     leftovers,
     next_day,
+    stage_lines,
     stage_of,
 )
 from o11yctl.stack.plan import build_plan
@@ -177,3 +179,72 @@ def test_what_preflight_says_of_a_single_node_install_at_each_point_of_a_move(cf
     assert judge_migrated(single, None) == []
     (back,) = judge_migrated(single, Record("finished", "2026-12-06"))
     assert "was moved to profile scalable" in back.message and "take Loki and Tempo off the bucket" in back.message
+
+
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time is UTC+9: every day is a UTC day all the same."""
+    import time as clock
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_days_are_utc_days_whatever_the_local_time(tokyo: None) -> None:
+    # 20:00 UTC is 05:00 the next day in Tokyo: the next UTC day is still the 6th
+    assert bridge_day(datetime(2026, 12, 5, 20, 0, tzinfo=UTC)) == "2026-12-06"
+    assert next_day(Record("bridged", "2026-12-06"), [], datetime(2026, 12, 5, 20, 0, tzinfo=UTC)) == "2026-12-06"
+
+
+def test_the_lead_is_an_hour_or_more() -> None:
+    assert bridge_day(datetime(2026, 12, 5, 23, 0, 0, tzinfo=UTC)) == "2026-12-06"  # exactly an hour ahead: fine
+    now = datetime(2026, 12, 5, 23, 0, 0, tzinfo=UTC)
+    assert next_day(Record("bridged", "2026-12-06"), [], now) == "2026-12-06"
+
+
+def test_the_record_of_each_stage(cfg: Config) -> None:
+    finishing = Record("finishing", "2026-12-06", ("loki-pvc",))
+    assert Record.of(finishing.manifest("logging")) == finishing
+    assert Record("bridged", "2026-12-06", ("loki-pvc", "tempo-pvc")).manifest("obs") == {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "o11yctl-migration", "namespace": "obs",
+                     "labels": {"app.kubernetes.io/managed-by": "o11yctl"}},
+        "data": {"stage": "bridged", "s3-from": "2026-12-06", "claims": "loki-pvc,tempo-pvc"}}
+
+
+def test_the_finish_steps_say_what_they_release_and_belong_to_their_component(cfg: Config) -> None:
+    plan = finish_plan(cfg, "2026-12-06")
+    for c in ("loki", "tempo"):
+        step = plan.step(f"migration.release.{c}")
+        assert (step.component, step.owner, step.depends_on) == (c, c, ("namespace", "migration"))
+        assert step.description == (f"delete StatefulSet logging/{c}, its pods and claims kept (propagation Orphan): "
+                                    "its volume claim templates change, which the API server does not update")
+
+
+def test_only_the_claims_present_are_named_as_kept(cfg: Config) -> None:
+    (tempo,) = leftovers(cfg, ["tempo-pvc"])
+    assert tempo.startswith("Tempo's old data: claim logging/tempo-pvc, volume tempo-pv, /mnt/k8s-storage/tempo on "
+                            "node-2")
+    assert leftovers(cfg, []) == []
+
+
+def test_what_each_stage_says(cfg: Config) -> None:
+    before = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    bridge = stage_lines(cfg, "bridge", day="2026-12-06", now=before)
+    assert bridge == [
+        "Loki keeps its volume and writes to the bucket from 2026-12-06 (UTC); logs before that day are read from "
+        "the volume as before",
+        "Tempo writes its blocks to the bucket from now on; the traces on its volume are no longer shown (they stay "
+        "on the volume)",
+        "after 2026-12-13 00:00 UTC (that day plus the retention, 7d) `o11yctl migrate` finishes the move"]
+    early = stage_lines(cfg, "finish", day="2026-12-06", now=before)
+    assert early[0] == ("Loki and Tempo move to profile scalable: 3 Loki replica(s) on the bucket, Tempo on the "
+                        "bucket; their StatefulSets are replaced (pods and claims kept until then)")
+    assert early[1] == ("finishing before 2026-12-13 00:00 UTC: logs from before 2026-12-06 stay on the volume and "
+                        "are no longer shown")
+    assert stage_lines(cfg, "waiting", day="2026-12-06", now=before) == early
+    assert stage_lines(cfg, "finish", day="2026-12-06", now=datetime(2026, 12, 13, tzinfo=UTC)) == early[:1]
+    assert stage_lines(cfg, "finished", day="2026-12-06", now=before) == []

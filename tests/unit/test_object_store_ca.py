@@ -71,7 +71,7 @@ def test_a_missing_file_is_named_with_its_key_and_line(tmp_path: Path) -> None:
     (b"-----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n",
      "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
     (b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
-     "certificate 1 is not a valid X.509 certificate"),
+     "certificate 1 is not a valid X.509 certificate (was it copied whole?)"),
     (b"\x30\x82\x01\x78\xff\xfe", "is not a PEM file (a DER certificate converts with `openssl x509 -inform der"),
 ])
 def test_a_file_without_a_usable_certificate_is_refused(tmp_path: Path, content: bytes, why: str) -> None:
@@ -80,6 +80,17 @@ def test_a_file_without_a_usable_certificate_is_refused(tmp_path: Path, content:
     message = _error(external(ca_file))
     assert message.startswith("object_storage.ca_file: ") and message.endswith(" (f.yaml:17)"), message
     assert why in message
+
+
+def test_more_certificates_than_a_configmap_holds_are_refused(ca: PrivateCA, tmp_path: Path) -> None:
+    ca_file = tmp_path / "bundle.pem"
+    copies = (1024 * 1024) // len(ca.cert_pem) + 1
+    ca_file.write_bytes(ca.cert_pem * copies)
+    assert _error(external(ca_file)) == (
+        f"object_storage.ca_file: {ca_file}: {copies} certificates are more than a ConfigMap holds (1 MiB): give "
+        "only the CA that signed the store's certificate (f.yaml:17)")
+    ca_file.write_bytes(ca.cert_pem * (copies - 2))  # under 1 MiB
+    assert parse_config(external(ca_file), "f.yaml").object_storage.ca_file == str(ca_file)
 
 
 def test_a_file_with_a_private_key_never_reaches_the_cluster(ca: PrivateCA, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def leftovers(cfg: Config, claims: Sequence[str]) -> list[str]:
     for c in stack_for("single-node").data:
         if c.volume is None or c.volume.pvc not in claims:
             continue
-        path = f"{cfg.storage.root.rstrip('/')}/{c.volume.directory}"
+        path = f"{cfg.storage.root}/{c.volume.directory}"  # the config keeps the root without a final "/"
         out.append(f"{c.title}'s old data: claim {ns}/{c.volume.pvc}, volume {c.volume.pv}, {path} on "
                    f"{cfg.storage.node}; once satisfied: kubectl delete pvc -n {ns} {c.volume.pvc} && kubectl "
                    f"delete pv {c.volume.pv}, then remove the directory on the node")
@@ -192,10 +192,10 @@ def bridged_releases(values: Mapping[str, Mapping[str, Any]], day: str) -> list[
 def next_day(record: Record | None, bridged: Sequence[str], now: datetime) -> str:
     """The day the bridge stage gives Loki's bucket period: the recorded one while Loki has not started on it
     and it is still ahead (or once Loki runs with it: it is then fixed); else a new one."""
-    if record is not None and ("loki" in bridged or datetime.combine(
-            date.fromisoformat(record.s3_from), time(), UTC) - now.astimezone(UTC) >= MIN_LEAD):
+    first = bridge_day(now)
+    if record is not None and ("loki" in bridged or record.s3_from >= first):  # ISO days sort as days
         return record.s3_from
-    return bridge_day(now)
+    return first
 
 
 def running(cfg: Config, record: Record | None) -> Config:
