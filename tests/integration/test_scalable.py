@@ -252,6 +252,16 @@ def test_an_external_store_s_private_ca_reaches_loki_and_tempo_and_goes_with_uni
         verified = run(kube_cluster, config, "--only", "cluster", command="verify")
         checks = {c["id"]: c for c in verified.doc["checks"]}
         assert checks["cluster.buckets"]["status"] == "PASS", checks["cluster.buckets"]
+        assert checks["cluster.store-ca"]["status"] == "PASS", checks["cluster.store-ca"]
+        assert checks["cluster.store-ca"]["detail"] == (
+            f"ConfigMap logging/o11yctl-object-storage-ca holds the 1 certificate(s) of {ca_file}")
+        # the CA rotated in the file but not yet installed: what the pods trust is not what the config names
+        ca_file.write_bytes(private_ca("the next CA").cert_pem)
+        stale = run(kube_cluster, config, "--only", "cluster", command="verify")
+        check = {c["id"]: c for c in stale.doc["checks"]}["cluster.store-ca"]
+        assert check["status"] == "FAIL" and "holds another CA than object_storage.ca_file" in check["detail"]
+        assert "`o11yctl install --only store-ca`" in check["hint"]
+        ca_file.write_bytes(ca.cert_pem)
 
         removed = run(kube_cluster, config, command="uninstall")
         assert removed.exit_code == 0, removed.output

@@ -462,3 +462,20 @@ def test_an_unanswered_store_names_the_ca_file_only_for_a_certificate_it_does_no
     assert "does not name the host" in store_unanswered(mismatch, "default")
     assert store_unanswered("[Errno 111] Connection refused", "default") == "default"
     assert store_unanswered(None, "default") == "default"
+
+
+def test_the_store_ca_configmap_holds_the_certificates_of_the_config_s_file() -> None:
+    from o11yctl.verify.store import judge_store_ca
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    where = {"namespace": "logging", "name": "o11yctl-object-storage-ca", "key": "ca.crt", "ca_file": "ca.pem"}
+    missing = judge_store_ca(None, pem, **where)
+    assert missing.status == "FAIL" and missing.detail == (
+        "ConfigMap logging/o11yctl-object-storage-ca is missing: Loki's and Tempo's pods cannot start without it")
+    assert missing.hint == "`o11yctl install --only store-ca` puts ca.pem there (Loki and Tempo restart with it)"
+    other = judge_store_ca({"data": {"ca.crt": pem.replace("MIIB", "MIIC")}}, pem, **where)
+    assert other.status == "FAIL" and "holds another CA than object_storage.ca_file (ca.pem)" in other.detail
+    assert judge_store_ca({"data": {}}, pem, **where).status == "FAIL"
+    same = judge_store_ca({"data": {"ca.crt": pem * 2}}, pem * 2, **where)
+    assert same.status == "PASS" and same.detail == (
+        "ConfigMap logging/o11yctl-object-storage-ca holds the 2 certificate(s) of ca.pem")

@@ -389,7 +389,7 @@ def cluster_checks(cfg: Config, stack: Stack) -> tuple[Check, ...]:
 def _scalable_checks(cfg: Config, stack: Stack) -> list[Check]:
     """Profile scalable: each spread release's pods, the store's, and an external store's buckets."""
     from o11yctl.stack.context import store_nodes, store_servers
-    from o11yctl.verify.store import bucket_check, release_pods_check
+    from o11yctl.verify.store import bucket_check, release_pods_check, store_ca_check
 
     everyone = [n.name for n in cfg.nodes]
     out = []
@@ -405,4 +405,6 @@ def _scalable_checks(cfg: Config, stack: Stack) -> list[Check]:
             out.append(release_pods_check(cfg, c, 2 * store_servers(nodes) + len(nodes), nodes, one_per_node=False))
     if any(c.object_storage for c in stack) and not cfg.object_storage.in_cluster:
         out.append(bucket_check(cfg))
+    if stack.has("store-ca"):
+        out.append(store_ca_check(cfg))
     return out

@@ -96,6 +96,43 @@ def bucket_check(cfg: Config) -> Check:
                  run)
 
 
+def judge_store_ca(configmap: Mapping[str, Any] | None, want: str, *, namespace: str, name: str, key: str,
+                   ca_file: str) -> Verdict:
+    """The ConfigMap Loki and Tempo read the store's CA from holds the certificates of ``ca_file``."""
+    fix = f"`o11yctl install --only store-ca` puts {ca_file} there (Loki and Tempo restart with it)"
+    if configmap is None:
+        return failed(f"ConfigMap {namespace}/{name} is missing: Loki's and Tempo's pods cannot start without it",
+                      fix)
+    held = str(((configmap.get("data") or {}).get(key)) or "")
+    if held != want:
+        return failed(f"ConfigMap {namespace}/{name} holds another CA than object_storage.ca_file ({ca_file}): "
+                      "Loki and Tempo trust what it holds", fix)
+    count = want.count("-----BEGIN CERTIFICATE-----")
+    return passed(f"ConfigMap {namespace}/{name} holds the {count} certificate(s) of {ca_file}")
+
+
+def store_ca_check(cfg: Config) -> Check:
+    """``cluster.store-ca``: the CA Loki and Tempo trust is the one the config names."""
+    from o11yctl.config import ca_certificates
+    from o11yctl.stack.context import STORE_CA
+
+    ca_file = cfg.object_storage.ca_file
+    assert ca_file is not None
+
+    def run(ctx: CheckContext) -> Verdict:
+        assert ctx.targets.kube is not None
+        try:
+            want = ca_certificates(ca_file)
+        except ValueError as exc:
+            return failed(f"object_storage.ca_file: {exc}", "the file changed since the config was read")
+        configmap = ctx.targets.kube.get("v1", "ConfigMap", STORE_CA["configmap"], ctx.namespace)
+        return judge_store_ca(configmap, want, namespace=ctx.namespace, name=STORE_CA["configmap"],
+                              key=STORE_CA["key"], ca_file=ca_file)
+
+    return Check("cluster.store-ca", "cluster", "Loki and Tempo trust the store's CA named by object_storage.ca_file",
+                 ("kube",), run)
+
+
 def judge_release_pods(pods: Sequence[Mapping[str, Any]], *, title: str, release: str, want: int,
                        allowed: Sequence[str], one_per_node: bool) -> Verdict:
     """A release's pods: ``want`` of them Running and Ready, on allowed nodes, one per node when asked."""
