@@ -28,10 +28,7 @@ FORBIDDEN = json.loads((Path(__file__).resolve().parents[1] / "data" / "kube" / 
 
 @pytest.fixture
 def lab(kube_cluster: KubeLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeLab]:
-    helm = FakeHelm(tmp_path / "helm")
-    for key, value in helm.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    helm = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     yield kube_cluster
     helm.check_clean()
 

@@ -63,10 +63,7 @@ def _invoke(argv: list[str]) -> Any:
 
 @pytest.fixture
 def stack(kube_cluster: KubeLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    helm = FakeHelm(tmp_path / "helm")
-    for key, value in helm.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    helm = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     yield Stack(kube_cluster.api, helm, kube_cluster.kubeconfig, tmp_path)
     helm.check_clean()
 

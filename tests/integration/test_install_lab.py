@@ -46,10 +46,7 @@ def _run(*argv: str) -> Any:
 def test_install_uninstall_delete_data_and_install_again(
         kube_cluster: KubeLab, sshd: Sshd, lab_users: TestUsers, open_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    helm = FakeHelm(tmp_path / "helm")
-    for key, value in helm.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    helm = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     api = kube_cluster.api
     for pod in ("loki-0", "tempo-0", "grafana-0"):
         api.add_pod(NS, pod)

@@ -71,10 +71,7 @@ def _filer(buckets: list[str]) -> Any:
 
 @pytest.fixture
 def helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHelm]:
-    fake = FakeHelm(tmp_path / "helm")
-    for key, value in fake.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    fake = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     yield fake
     fake.check_clean()
 

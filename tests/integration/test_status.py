@@ -32,10 +32,7 @@ CHARTS = {"loki": "loki-6.21.0", "tempo": "tempo-1.24.4", "alloy": "alloy-1.11.1
 
 @pytest.fixture
 def helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHelm]:
-    fake = FakeHelm(tmp_path / "helm")
-    for key, value in fake.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    fake = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     for name, chart in CHARTS.items():
         fake.seed_release(name, NS, [{"status": "deployed", "chart": chart}])
     yield fake

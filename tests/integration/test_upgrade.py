@@ -45,10 +45,7 @@ def lab(kube_cluster: KubeLab, sshd: Sshd, lab_users: TestUsers, tmp_path: Path)
 @pytest.fixture
 def helm(lab: StackLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHelm]:
     """The releases as `o11yctl install` left them on the runbook's set: revision 1, its values."""
-    fake = FakeHelm(tmp_path / "helm")
-    for key, value in fake.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("O11YCTL_HELM", raising=False)
+    fake = FakeHelm(tmp_path / "helm").first_on_path(monkeypatch)
     files = render_config(parse_config(lab.config.read_text()))
     for name in RELEASES:
         pin = RUNBOOK.pin(name)

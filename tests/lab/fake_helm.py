@@ -45,7 +45,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
 
 SCRIPT = r'''#!{python}
 import fcntl, json, os, sys, time
@@ -265,6 +268,13 @@ class FakeHelm:
         """Environment variables that put the stand-in first on PATH."""
         return {"FAKE_HELM_STATE": str(self.state_file),
                 "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def first_on_path(self, monkeypatch: pytest.MonkeyPatch) -> FakeHelm:
+        """Make this stand-in the ``helm`` every o11yctl run of the test finds (and no $O11YCTL_HELM override)."""
+        for key, value in self.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("O11YCTL_HELM", raising=False)
+        return self
 
     def _read(self) -> dict[str, Any]:
         return dict(json.loads(self.state_file.read_text()))
