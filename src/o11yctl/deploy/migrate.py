@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from o11yctl.config import Config
+from o11yctl.deploy.preflight import record_in
 from o11yctl.errors import EXIT_FAILED, HelmError, O11yError, PreflightError, UsageError
 from o11yctl.model import Report, StepResult
 from o11yctl.stack.migrate import (
@@ -68,7 +69,6 @@ class Position:
     stage: Stage
     day: str
     claims: tuple[str, ...]
-    record: Record | None
     bridged: tuple[str, ...] = ()
 
 
@@ -93,7 +93,7 @@ def read_position(cfg: Config, kube: Any, helm: Any, now: datetime, *, early: bo
 
     ns = cfg.cluster.namespace
     claims = tuple(c for c in CLAIMS if kube.get("v1", "PersistentVolumeClaim", c, ns) is not None)
-    record = Record.of(kube.get("v1", "ConfigMap", RECORD, ns))
+    record = record_in(kube, ns)
     if record is None and not claims:
         raise PreflightError(f"nothing to move: namespace {ns} holds no single-node install (no claim "
                              f"{' or '.join(CLAIMS)}) "
@@ -101,9 +101,9 @@ def read_position(cfg: Config, kube: Any, helm: Any, now: datetime, *, early: bo
                              hint="is cluster.namespace the installed stack's? A new stack needs no move: "
                                   "`o11yctl install` with this configuration")
     if record is not None and record.stage == "finished":
-        return Position("finished", record.s3_from, claims or record.claims, record)
+        return Position("finished", record.s3_from, claims or record.claims)
     if record is not None and record.stage == "finishing":  # interrupted: go on finishing
-        return Position("finish", record.s3_from, claims or record.claims, record)
+        return Position("finish", record.s3_from, claims or record.claims)
     releases = helm.list_releases(ns)
     wrong = {name: r.chart for name, r in releases.items() if name in MOVED
              and set_of(name, *r.chart.rpartition("-")[::2]) != "current"}
@@ -117,8 +117,8 @@ def read_position(cfg: Config, kube: Any, helm: Any, now: datetime, *, early: bo
     day = record.s3_from if record is not None else ""
     bridged = tuple(bridged_releases(values, day)) if day else ()
     if record is None or set(bridged) != set(MOVED):
-        return Position("bridge", next_day(record, bridged, now), claims, record, bridged)
-    return Position(stage_of(cfg, record, now, early=early), record.s3_from, claims, record, bridged)
+        return Position("bridge", next_day(record, bridged, now), claims, bridged)
+    return Position(stage_of(cfg, record, now, early=early), record.s3_from, claims, bridged)
 
 
 def stage_plan(cfg: Config, position: Position) -> Plan:
@@ -153,8 +153,7 @@ def dry_run(cfg: Config, access: Access | None, *, stage: str | None, early: boo
     t = now()
     if stage is not None:
         claims = CLAIMS
-        position = Position("bridge", bridge_day(t), claims, None) if stage == "bridge" else \
-            Position("finish", bridge_day(t), claims, Record("bridged", bridge_day(t), claims))
+        position = Position("bridge" if stage == "bridge" else "finish", bridge_day(t), claims)
     else:
         assert access is not None
         position = read_position(cfg, access.kube(), access.helm(), t, early=early)
@@ -221,7 +220,7 @@ def run_migrate(cfg: Config, access: Access, options: MigrateOptions | None = No
                    f"`o11yctl migrate` finishes the move after {info['finish_after']}")
     else:
         done = Record("finished", position.day, position.claims, t.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        result = kube.apply_manifest(done.manifest(ns), before=kube.get("v1", "ConfigMap", RECORD, ns))
+        result = kube.apply_manifest(done.manifest(ns))
         items.append(StepResult("migration.record", "migration",
                                 "created" if result.outcome == "created" else "changed",
                                 f"ConfigMap {ns}/{RECORD}: finished"))
@@ -238,7 +237,7 @@ def read_record(cfg: Config, kube: Any) -> Record | None:
     if cfg.profile != "scalable" or kube is None:
         return None
     try:
-        return Record.of(kube.get("v1", "ConfigMap", RECORD, cfg.cluster.namespace))
+        return record_in(kube, cfg.cluster.namespace)
     except O11yError:
         return None
 

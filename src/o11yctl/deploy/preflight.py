@@ -16,6 +16,7 @@ from typing import Any
 from o11yctl.config import Config
 from o11yctl.errors import PreflightError
 from o11yctl.stack.context import stack_of
+from o11yctl.stack.migrate import MOVED, RECORD, Record
 from o11yctl.stack.nodes import NodeChange, NodeTaint, node_change_for
 from o11yctl.stack.plan import Plan
 
@@ -276,11 +277,12 @@ def gather(plan: Plan, kube: Any, helm: Any, *, recover: bool, label_nodes: bool
             if any(s.id == "policy" for s in plan.steps):
                 problems += judge_pod_cidrs(cfg, nodes)
             if any(s.action == "secret" for s in plan.steps):
-                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube), _migration(cfg, kube))
+                problems += judge_single_node_data(cfg, _single_node_claims(cfg, kube),
+                                                   record_in(kube, cfg.cluster.namespace))
                 problems += _gather_object_storage(cfg, kube, os.environ if env is None else env)
-            elif cfg.profile == "single-node" and any(s.action == "helm-upgrade" and s.owner in moved()
+            elif cfg.profile == "single-node" and any(s.action == "helm-upgrade" and s.owner in MOVED
                                                       for s in plan.steps):
-                problems += judge_migrated(cfg, _migration(cfg, kube))
+                problems += judge_migrated(cfg, record_in(kube, cfg.cluster.namespace))
         helm_steps = [s for s in plan.steps if s.action == "helm-upgrade" and s.helm is not None]
         for step in helm_steps:
             assert step.helm is not None
@@ -314,14 +316,23 @@ def migration_plan(cfg: Config) -> list[str]:
     ]
 
 
-def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Any = None) -> list[Problem]:
+def record_in(kube: Any, namespace: str) -> Record | None:
+    """The namespace's record of a move to profile scalable (the ConfigMap ``o11yctl-migration``), or None.
+
+    Raises:
+        KubeError: the API server does not answer.
+    """
+    return Record.of(kube.get("v1", "ConfigMap", RECORD, namespace))
+
+
+def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Record | None = None) -> list[Problem]:
     """Profile scalable over a single-node install: never in place without being asked (`o11yctl migrate`).
 
     Args:
         cfg: the configuration (``bridge_from`` or ``finishing_from`` set: a stage of migrate, which moves
             the single-node install it finds).
         claims: the single-node claims present in the namespace.
-        record: the namespace's migration record (:class:`o11yctl.stack.migrate.Record`), if any.
+        record: the namespace's migration record, if any.
     """
     if not claims or cfg.bridge_from is not None or cfg.finishing_from is not None:
         return []
@@ -341,7 +352,7 @@ def judge_single_node_data(cfg: Config, claims: Sequence[str], record: Any = Non
         "or install scalable in another namespace (cluster.namespace); README: Outgrowing one node")]
 
 
-def judge_migrated(cfg: Config, record: Any) -> list[Problem]:
+def judge_migrated(cfg: Config, record: Record | None) -> list[Problem]:
     """A single-node install over a namespace that is moving (or moved) to profile scalable."""
     if record is None:
         return []
@@ -354,19 +365,6 @@ def judge_migrated(cfg: Config, record: Any) -> list[Problem]:
     return [Problem(f"{what}; a single-node install would take Loki and Tempo off the bucket, and the logs and "
                     "traces written there would no longer be shown",
                     "use the profile scalable configuration (`o11yctl migrate` with it goes on with the move)")]
-
-
-def moved() -> tuple[str, ...]:
-    """The components a move to profile scalable changes (their releases must not go back to single-node)."""
-    from o11yctl.stack.migrate import MOVED
-
-    return MOVED
-
-
-def _migration(cfg: Config, kube: Any) -> Any:
-    from o11yctl.stack.migrate import RECORD, Record
-
-    return Record.of(kube.get("v1", "ConfigMap", RECORD, cfg.cluster.namespace))
 
 
 def _single_node_claims(cfg: Config, kube: Any) -> list[str]:
