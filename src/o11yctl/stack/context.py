@@ -20,7 +20,7 @@ from o11yctl.config import Config, ca_certificates, go_duration, parse_duration
 from o11yctl.errors import ConfigError
 from o11yctl.stack.catalog import chart_set, repository_name
 from o11yctl.stack.charts import resolve
-from o11yctl.stack.components import Component, Stack, stack_for
+from o11yctl.stack.components import MIGRATION_RECORD, Component, Stack, stack_for
 
 #: The template every data component's volume file is rendered from.
 VOLUME_TEMPLATE = "volume.yaml.j2"
@@ -125,8 +125,6 @@ def build_context(cfg: Config) -> dict[str, Any]:
         ctx.update(scalable_context(cfg, stack))
     day = cfg.bridge_from or cfg.finishing_from
     if day:
-        from o11yctl.stack.components import MIGRATION_RECORD
-
         ctx["migration"] = {"s3_from": day, "record": MIGRATION_RECORD,
                             "stage": "bridged" if cfg.bridge_from else "finishing",
                             "claims": [c.volume.pvc for c in stack_for("single-node").data if c.volume is not None]}
